@@ -1,0 +1,1 @@
+"""GitHub integration: the REST client (`client`) and a simulator (`simulator`)."""
