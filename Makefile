@@ -1,0 +1,52 @@
+# ghsync: `make demo` to try it, `make test` to check it.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/ghsync
+REDIS_URL ?= redis://127.0.0.1:6379/14
+PYTEST_ARGS ?=
+
+.PHONY: install test test-default test-services lint format demo bench faults clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The suite runs twice: on the defaults (SQLite, embedded broker), then on
+# PostgreSQL + Redis when both answer on 127.0.0.1.
+test: install
+	$(MAKE) --no-print-directory test-default
+	@if $(BIN)/python scripts/services_up.py; then \
+		$(MAKE) --no-print-directory test-services; \
+	else \
+		echo "PostgreSQL or Redis not reachable on 127.0.0.1: skipped the second run"; \
+	fi
+
+test-default: install
+	@echo "== suite on the defaults: SQLite + embedded broker =="
+	env -u DATABASE_URL -u CELERY_BROKER_URL GHSYNC_VAR_DIR=$(CURDIR)/var/test-default \
+		$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-services: install
+	@echo "== suite on PostgreSQL + Redis =="
+	DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) GHSYNC_VAR_DIR=$(CURDIR)/var/test-services \
+		$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/djlint templates --lint
+	$(BIN)/mypy .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var/test-default var/test-services

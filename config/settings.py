@@ -1,0 +1,186 @@
+"""ghsync settings: every value comes from an environment variable with a default
+that runs on one machine with nothing installed (SQLite, an embedded broker)."""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("GHSYNC_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEV_SECRET_KEY = "django-insecure-ghsync-development-key-change-me"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (refusing the development key)."
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_celery_beat",
+    "integrations",
+    "sync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", "sqlite:///var/ghsync.sqlite3")
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _name = Path(str(_db["NAME"]))
+    if str(_name) != ":memory:" and not _name.is_absolute():
+        _name = BASE_DIR / _name
+    _name.parent.mkdir(parents=True, exist_ok=True)
+    _db["NAME"] = str(_name)
+    # IMMEDIATE transactions take the write lock at BEGIN, which is how SQLite gives
+    # select_for_update's serialisation; WAL lets readers run beside the writer.
+    _db["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    _db["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Celery ---------------------------------------------------------------------------
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_IS_EMBEDDED = CELERY_BROKER_URL.startswith("filesystem://")
+if CELERY_BROKER_IS_EMBEDDED:
+    (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
+    (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 3,
+        "socket_timeout": 10,
+        "visibility_timeout": 3600,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- GitHub ---------------------------------------------------------------------------
+GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+GITHUB_APP_ID = env_str("GITHUB_APP_ID") or None
+GITHUB_APP_PRIVATE_KEY = env_str("GITHUB_APP_PRIVATE_KEY").replace("\\n", "\n") or None
+GITHUB_APP_PRIVATE_KEY_PATH = env_str("GITHUB_APP_PRIVATE_KEY_PATH") or None
+GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET") or None
+GITHUB_WEBHOOK_SECRET_PREVIOUS = env_str("GITHUB_WEBHOOK_SECRET_PREVIOUS") or None
+GITHUB_WEBHOOK_MAX_BYTES = env_int("GITHUB_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GITHUB_WEBHOOK_MAX_BYTES + 1024
+
+# --- Sync policy and worker (SPEC §1) ---------------------------------------------------
+SYNC_MANUAL_COOLDOWN_SECONDS = env_int("SYNC_MANUAL_COOLDOWN_SECONDS", 3600)
+SYNC_STALE_AFTER_SECONDS = env_int("SYNC_STALE_AFTER_SECONDS", 172800)
+SYNC_CRON_DUE_AFTER_SECONDS = env_int("SYNC_CRON_DUE_AFTER_SECONDS", 3600)
+SYNC_MAINTENANCE_CATCHUP_SECONDS = env_int("SYNC_MAINTENANCE_CATCHUP_SECONDS", 86400)
+SYNC_ERROR_RETRY_SECONDS = env_int("SYNC_ERROR_RETRY_SECONDS", 3600)
+SYNC_MIN_BUDGET = env_int("SYNC_MIN_BUDGET", 100)
+SYNC_CRON_RESERVE = env_int("SYNC_CRON_RESERVE", 500)
+SYNC_BACKFILL_DAYS = env_int("SYNC_BACKFILL_DAYS", 30)
+SYNC_OVERLAP_SECONDS = env_int("SYNC_OVERLAP_SECONDS", 3600)
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
+SYNC_SLICE_SECONDS = env_int("SYNC_SLICE_SECONDS", 60)
+SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 5)
+SYNC_BEAT_INTERVAL_SECONDS = env_int("SYNC_BEAT_INTERVAL_SECONDS", 300)
+
+# --- REST framework -------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "ghsync API", "VERSION": "0.1.0", "SERVE_INCLUDE_SCHEMA": False}
+
+# --- Logging (structlog; see config/logging.py) ---------------------------------------
+LOG_FORMAT = env_str("LOG_FORMAT", "console" if DEBUG else "json")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+
+from config.logging import configure_logging  # noqa: E402
+
+LOGGING_CONFIG = None
+configure_logging(log_format=LOG_FORMAT, level=LOG_LEVEL)

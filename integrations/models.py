@@ -1,0 +1,220 @@
+"""What ghsync knows about GitHub: installations, who may see them, repositories,
+the activity events, and the webhook deliveries that brought some of it."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class InstallationStatus(models.TextChoices):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DELETED = "deleted"
+
+
+class SyncStatus(models.TextChoices):
+    IDLE = "idle"
+    SYNCING = "syncing"
+    BLOCKED = "blocked"
+    ERROR = "error"
+
+
+class Installation(models.Model):
+    github_id = models.BigIntegerField(unique=True)
+    account_login = models.CharField(max_length=255)
+    account_type = models.CharField(max_length=32, default="Organization")
+    repository_selection = models.CharField(max_length=16, default="all")
+    status = models.CharField(
+        max_length=16, choices=InstallationStatus.choices, default=InstallationStatus.ACTIVE
+    )
+    sync_status = models.CharField(
+        max_length=16, choices=SyncStatus.choices, default=SyncStatus.IDLE
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_manual_sync_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
+    last_sync_error_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_limit = models.IntegerField(null=True, blank=True)
+    rate_limit_remaining = models.IntegerField(null=True, blank=True)
+    rate_limit_reset_at = models.DateTimeField(null=True, blank=True)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account_login", "github_id"]
+
+    def __str__(self) -> str:
+        return f"{self.account_login} ({self.github_id})"
+
+
+class MemberRole(models.TextChoices):
+    OWNER = "owner"
+    VIEWER = "viewer"
+
+
+class InstallationMember(models.Model):
+    """The one source of truth for who may see and sync an installation."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(max_length=16, choices=MemberRole.choices, default=MemberRole.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "installation"], name="unique_member_per_installation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} of {self.installation}"
+
+
+class GitHubProfile(models.Model):
+    """A user's GitHub identity; a webhook's sender.id is matched against github_id."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="github_profile"
+    )
+    github_id = models.BigIntegerField(unique=True)
+    github_login = models.CharField(max_length=255)
+
+    def __str__(self) -> str:
+        return f"{self.github_login} ({self.github_id})"
+
+
+class Repository(models.Model):
+    github_id = models.BigIntegerField(unique=True)
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="repositories"
+    )
+    full_name = models.CharField(max_length=255)
+    default_branch = models.CharField(max_length=255, default="main")
+    private = models.BooleanField(default=False)
+    archived = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["full_name"]
+        verbose_name_plural = "repositories"
+        indexes = [models.Index(fields=["installation", "is_active"])]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class Stream(models.TextChoices):
+    COMMITS = "commits"
+    PULLS = "pulls"
+    REVIEWS = "reviews"
+    PULL_COMMITS = "pull_commits"
+    ISSUES = "issues"
+    COMMENTS = "comments"
+
+
+class StreamState(models.Model):
+    """Per-repository, per-stream sync state: the high-water mark and the ETag of the
+    stream's first page (sent back as If-None-Match when the URL is the same)."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="streams")
+    stream = models.CharField(max_length=16, choices=Stream.choices)
+    high_water_mark = models.DateTimeField(null=True, blank=True)
+    etag = models.CharField(max_length=255, blank=True, default="")
+    etag_url = models.TextField(blank=True, default="")
+    last_error = models.TextField(null=True, blank=True)  # noqa: DJ001
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "stream"], name="unique_stream_per_repository"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository} {self.stream}"
+
+
+class EventKind(models.TextChoices):
+    COMMIT = "commit"
+    PR_OPENED = "pr_opened"
+    PR_MERGED = "pr_merged"
+    PR_CLOSED = "pr_closed"
+    REVIEW_SUBMITTED = "review_submitted"
+    ISSUE_OPENED = "issue_opened"
+    ISSUE_CLOSED = "issue_closed"
+    ISSUE_COMMENT = "issue_comment"
+
+
+class Event(models.Model):
+    """One piece of GitHub activity. The natural key (repository, kind, github_id) is
+    shared by the REST backfill and webhooks, so nothing is ever stored twice."""
+
+    installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="events")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    github_id = models.CharField(max_length=64)
+    actor_login = models.CharField(max_length=255, blank=True, default="")
+    actor_github_id = models.BigIntegerField(null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    title = models.CharField(max_length=512, blank=True, default="")
+    url = models.URLField(max_length=1024, blank=True, default="")
+    number = models.IntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "kind", "github_id"], name="unique_event_natural_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["installation", "-occurred_at", "-id"], name="event_inst_recent"),
+            models.Index(fields=["repository", "-occurred_at", "-id"], name="event_repo_recent"),
+        ]
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.github_id} in {self.repository_id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class WebhookDelivery(models.Model):
+    delivery_id = models.CharField(max_length=64, unique=True)
+    event = models.CharField(max_length=64)
+    action = models.CharField(max_length=64, blank=True, default="")
+    installation_github_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED
+    )
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["status"], name="delivery_pending", condition=Q(status="received"))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event}.{self.action} {self.delivery_id}"

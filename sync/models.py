@@ -1,0 +1,92 @@
+"""IngestionJob: one run of an installation's sync, from request to finish."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from integrations.models import Installation
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    BLOCKED = "blocked"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.BLOCKED)
+
+# Which status may follow which. A job never leaves completed or failed.
+JOB_TRANSITIONS: dict[str, frozenset[str]] = {
+    JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.BLOCKED, JobStatus.FAILED}),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.RUNNING, JobStatus.BLOCKED, JobStatus.COMPLETED, JobStatus.FAILED}
+    ),
+    JobStatus.BLOCKED: frozenset({JobStatus.RUNNING, JobStatus.BLOCKED, JobStatus.FAILED}),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    """A job was asked to move to a status its current status cannot reach."""
+
+
+class IngestionJob(models.Model):
+    installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="jobs")
+    trigger = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    full = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    since = models.DateTimeField()
+    until = models.DateTimeField(null=True, blank=True)
+    repository_ids = models.JSONField(default=list)  # snapshot: Repository primary keys
+    progress_current = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    current_repository = models.CharField(max_length=255, blank=True, default="")
+    events_ingested = models.PositiveIntegerField(default=0)
+    checkpoint = models.JSONField(default=dict, blank=True)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
+    failures = models.JSONField(default=list, blank=True)  # [{"repository", "status", "error"}]
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The backstop for every race: at most one active job per installation.
+            models.UniqueConstraint(
+                fields=["installation"],
+                condition=Q(status__in=["pending", "running", "blocked"]),
+                name="one_active_job_per_installation",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="job_status_lease")]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} ({self.status}) for {self.installation_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_JOB_STATUSES
+
+    def transition(self, to: str) -> None:
+        """Move to `to` in memory, refusing an illegal transition. The caller saves."""
+        if to not in JOB_TRANSITIONS[self.status]:
+            raise IllegalTransition(f"job {self.pk}: {self.status} -> {to} is not allowed")
+        self.status = to
+
+
+def new_lease_token() -> uuid.UUID:
+    return uuid.uuid4()

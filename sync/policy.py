@@ -1,0 +1,267 @@
+"""SyncPolicy: the pure decision engine behind every sync request.
+
+`evaluate(state, trigger, now, config)` answers start / skip / block with a reason.
+No I/O, no Django, no clock: the service builds `state` and passes `now` in, so every
+rule is testable with plain values. Rules are checked in order; the first match wins
+(SPEC §3)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    START = "start"
+    SKIP = "skip"
+    BLOCK = "block"
+
+
+class Reason(StrEnum):
+    INSTALLATION_INACTIVE = "installation_inactive"
+    NO_OWNER = "no_owner"
+    NO_REPOSITORIES = "no_repositories"
+    ALREADY_SYNCING = "already_syncing"
+    COOLDOWN_ACTIVE = "cooldown_active"
+    NOT_DUE = "not_due"
+    RATE_LIMITED = "rate_limited"
+    READY = "ready"
+
+
+class Trigger(StrEnum):
+    MANUAL = "manual"
+    ADMIN = "admin"
+    WEBHOOK = "webhook"
+    CRON = "cron"
+    MAINTENANCE = "maintenance"
+
+
+DEFAULT_RATE_LIMIT = 5000
+BLOCKED_UNTIL_CAP = timedelta(minutes=65)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    manual_cooldown_seconds: int = 3600
+    stale_after_seconds: int = 172800
+    cron_due_after_seconds: int = 3600
+    maintenance_catchup_seconds: int = 86400
+    error_retry_seconds: int = 3600
+    min_budget: int = 100
+    cron_reserve: int = 500
+    backfill_days: int = 30
+    overlap_seconds: int = 3600
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> PolicyConfig:
+        """Read the SYNC_* values from a settings object (Django's, or any other)."""
+        return cls(
+            manual_cooldown_seconds=settings.SYNC_MANUAL_COOLDOWN_SECONDS,
+            stale_after_seconds=settings.SYNC_STALE_AFTER_SECONDS,
+            cron_due_after_seconds=settings.SYNC_CRON_DUE_AFTER_SECONDS,
+            maintenance_catchup_seconds=settings.SYNC_MAINTENANCE_CATCHUP_SECONDS,
+            error_retry_seconds=settings.SYNC_ERROR_RETRY_SECONDS,
+            min_budget=settings.SYNC_MIN_BUDGET,
+            cron_reserve=settings.SYNC_CRON_RESERVE,
+            backfill_days=settings.SYNC_BACKFILL_DAYS,
+            overlap_seconds=settings.SYNC_OVERLAP_SECONDS,
+        )
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """Everything the policy may look at, as plain values."""
+
+    installation_status: str = "active"
+    has_owner: bool = True
+    active_repository_count: int = 1
+    has_active_job: bool = False
+    sync_status: str = "idle"
+    last_synced_at: datetime | None = None
+    last_manual_sync_at: datetime | None = None
+    last_sync_error_at: datetime | None = None
+    rate_limit_limit: int | None = None
+    rate_limit_remaining: int | None = None
+    rate_limit_reset_at: datetime | None = None
+    blocked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SyncDecision:
+    action: Action
+    reason: Reason
+    metadata: dict[str, Any] = field(default_factory=dict)
+    job_id: int | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.action == Action.START
+
+    def with_job(self, job_id: int) -> SyncDecision:
+        return replace(self, job_id=job_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        metadata = {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in self.metadata.items()
+        }
+        return {
+            "action": str(self.action),
+            "reason": str(self.reason),
+            "message": user_message(self),
+            "job_id": self.job_id,
+            "metadata": metadata,
+        }
+
+
+def is_stale(state: SyncState, now: datetime, config: PolicyConfig) -> bool:
+    """Never synced, or last synced more than `stale_after_seconds` ago."""
+    if state.last_synced_at is None:
+        return True
+    return now - state.last_synced_at > timedelta(seconds=config.stale_after_seconds)
+
+
+def available_budget(state: SyncState, now: datetime) -> int:
+    """The remaining budget; the full limit when unknown or when its window has reset,
+    so a stored low number can never block forever."""
+    full = state.rate_limit_limit or DEFAULT_RATE_LIMIT
+    if state.rate_limit_remaining is None or state.rate_limit_reset_at is None:
+        return full
+    if state.rate_limit_reset_at <= now:
+        return full
+    return state.rate_limit_remaining
+
+
+def required_budget(trigger: Trigger, config: PolicyConfig) -> int:
+    if trigger == Trigger.CRON:
+        return config.min_budget + config.cron_reserve
+    return config.min_budget
+
+
+def cap_blocked_until(blocked_until: datetime, now: datetime) -> datetime:
+    """GitHub's windows are one hour: anything later than now + 65 min is a bug."""
+    return min(blocked_until, now + BLOCKED_UNTIL_CAP)
+
+
+def evaluate(
+    state: SyncState, trigger: Trigger | str, now: datetime, config: PolicyConfig
+) -> SyncDecision:
+    trigger = Trigger(trigger)
+    if state.installation_status != "active":
+        return SyncDecision(
+            Action.BLOCK,
+            Reason.INSTALLATION_INACTIVE,
+            {"installation_status": state.installation_status},
+        )
+    if not state.has_owner:
+        return SyncDecision(Action.BLOCK, Reason.NO_OWNER)
+    if state.active_repository_count <= 0:
+        return SyncDecision(Action.BLOCK, Reason.NO_REPOSITORIES)
+    if state.has_active_job:
+        return SyncDecision(Action.SKIP, Reason.ALREADY_SYNCING)
+
+    stale = is_stale(state, now, config)
+    if trigger == Trigger.MANUAL and state.last_manual_sync_at is not None and not stale:
+        ready_at = state.last_manual_sync_at + timedelta(seconds=config.manual_cooldown_seconds)
+        if now < ready_at:
+            remaining_ms = math.ceil((ready_at - now).total_seconds() * 1000)
+            return SyncDecision(Action.SKIP, Reason.COOLDOWN_ACTIVE, {"cooldown_ms": remaining_ms})
+
+    if trigger == Trigger.CRON and state.last_synced_at is not None:
+        next_due_at = state.last_synced_at + timedelta(seconds=config.cron_due_after_seconds)
+        if next_due_at > now:
+            return SyncDecision(Action.SKIP, Reason.NOT_DUE, {"next_due_at": next_due_at})
+
+    if trigger == Trigger.MAINTENANCE and not _maintenance_due(state, now, config):
+        return SyncDecision(Action.SKIP, Reason.NOT_DUE)
+
+    if state.blocked_until is not None and state.blocked_until > now:
+        return SyncDecision(
+            Action.BLOCK,
+            Reason.RATE_LIMITED,
+            {"blocked_until": cap_blocked_until(state.blocked_until, now)},
+        )
+
+    available = available_budget(state, now)
+    required = required_budget(trigger, config)
+    if available < required:
+        # available < full implies a known reset in the future (see available_budget).
+        assert state.rate_limit_reset_at is not None
+        return SyncDecision(
+            Action.BLOCK,
+            Reason.RATE_LIMITED,
+            {
+                "blocked_until": cap_blocked_until(state.rate_limit_reset_at, now),
+                "required_budget": required,
+                "available_budget": available,
+            },
+        )
+    return SyncDecision(Action.START, Reason.READY)
+
+
+def _maintenance_due(state: SyncState, now: datetime, config: PolicyConfig) -> bool:
+    """Maintenance catches up installations that went unsynced for a day, and retries
+    those that have been in error for longer than the retry delay."""
+    if state.last_synced_at is None:
+        return True
+    if now - state.last_synced_at > timedelta(seconds=config.maintenance_catchup_seconds):
+        return True
+    if state.sync_status == "error":
+        errored_at = state.last_sync_error_at
+        if errored_at is None:
+            return True
+        return now - errored_at > timedelta(seconds=config.error_retry_seconds)
+    return False
+
+
+def sync_window(
+    last_synced_at: datetime | None, now: datetime, full: bool, config: PolicyConfig | None = None
+) -> datetime:
+    """The `since` of a new job: a full backfill window, or the last sync minus overlap."""
+    config = config or PolicyConfig()
+    if full or last_synced_at is None:
+        return now - timedelta(days=config.backfill_days)
+    return last_synced_at - timedelta(seconds=config.overlap_seconds)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def user_message(decision: SyncDecision) -> str:
+    """One plain sentence for a person."""
+    reason = decision.reason
+    meta = decision.metadata
+    if decision.action == Action.START:
+        return "Sync started"
+    if reason == Reason.ALREADY_SYNCING:
+        return "Sync already in progress"
+    if reason == Reason.COOLDOWN_ACTIVE:
+        minutes = max(1, math.ceil(int(meta.get("cooldown_ms", 0)) / 60000))
+        return f"Please wait {_plural(minutes, 'minute')} before syncing again"
+    if reason == Reason.RATE_LIMITED:
+        blocked_until = meta.get("blocked_until")
+        if isinstance(blocked_until, datetime):
+            return f"GitHub rate limit reached. Sync resumes at {_utc(blocked_until):%H:%M} UTC."
+        return "GitHub rate limit reached. Sync will resume automatically."
+    if reason == Reason.NO_REPOSITORIES:
+        return "No repositories selected for sync"
+    if reason == Reason.INSTALLATION_INACTIVE:
+        if meta.get("installation_status") == "deleted":
+            return "This installation was removed from GitHub"
+        return "This installation is suspended"
+    if reason == Reason.NO_OWNER:
+        return "This installation has no owner yet"
+    if reason == Reason.NOT_DUE:
+        next_due_at = meta.get("next_due_at")
+        if isinstance(next_due_at, datetime):
+            return f"Synced recently. Next automatic sync at {_utc(next_due_at):%H:%M} UTC."
+        return "Synced recently. Nothing to do yet."
+    return "Sync not started"

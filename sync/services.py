@@ -1,0 +1,162 @@
+"""SyncService: the one place a sync is asked for, and the only code that creates an
+IngestionJob. Every caller (webhook, beat, Sync now, admin, commands, maintenance)
+calls `request_sync` and gets a `SyncDecision` back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from kombu.exceptions import KombuError
+
+from integrations.models import Installation, InstallationMember, SyncStatus
+from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
+from sync.policy import Action, Reason, SyncDecision, Trigger, evaluate, sync_window
+from sync.state import policy_config, sync_state_for
+
+log = structlog.get_logger(__name__)
+
+
+class InstallationNotFound(Exception):
+    """No installation has that primary key."""
+
+
+def request_sync(
+    *,
+    installation_id: int,
+    trigger: Trigger | str,
+    actor: Any = None,
+    full: bool = False,
+    now: datetime | None = None,
+) -> SyncDecision:
+    """Decide whether to sync `installation_id` (primary key) now, and start it if so.
+
+    The installation row is locked for the decision; the partial unique constraint on
+    active jobs is the backstop when two requests race anyway. The worker is enqueued
+    after commit; if the broker is down the job stays pending for maintenance."""
+    trigger = Trigger(trigger)
+    now = now or timezone.now()
+    config = policy_config()
+    with transaction.atomic():
+        installation = _lock_installation(installation_id)
+        active_repository_ids = list(
+            installation.repositories.filter(is_active=True)
+            .order_by("full_name", "id")
+            .values_list("id", flat=True)
+        )
+        has_active_job = IngestionJob.objects.filter(
+            installation=installation, status__in=ACTIVE_JOB_STATUSES
+        ).exists()
+        _repair_stale_status(installation, has_active_job=has_active_job, now=now)
+        state = sync_state_for(
+            installation,
+            has_owner=InstallationMember.objects.filter(installation=installation).exists(),
+            active_repository_count=len(active_repository_ids),
+            has_active_job=has_active_job,
+        )
+        decision = evaluate(state, trigger, now, config)
+        if decision.action == Action.START:
+            decision = _start_job(
+                installation,
+                decision=decision,
+                trigger=trigger,
+                actor=actor,
+                full=full,
+                now=now,
+                repository_ids=active_repository_ids,
+            )
+        elif decision.reason == Reason.RATE_LIMITED:
+            installation.blocked_until = decision.metadata["blocked_until"]
+            installation.sync_status = SyncStatus.BLOCKED
+            installation.save(update_fields=["blocked_until", "sync_status", "updated_at"])
+    log.info(
+        "sync.request",
+        installation_id=installation.github_id,
+        trigger=str(trigger),
+        action=str(decision.action),
+        reason=str(decision.reason),
+        job_id=decision.job_id,
+    )
+    return decision
+
+
+def _lock_installation(installation_id: int) -> Installation:
+    try:
+        return Installation.objects.select_for_update().get(pk=installation_id)
+    except Installation.DoesNotExist as exc:
+        raise InstallationNotFound(f"No installation with id {installation_id}") from exc
+
+
+def _repair_stale_status(
+    installation: Installation, *, has_active_job: bool, now: datetime
+) -> None:
+    """`syncing` (or an expired `blocked`) with no active job is a leftover of a crash."""
+    if has_active_job:
+        return
+    stale_syncing = installation.sync_status == SyncStatus.SYNCING
+    expired_block = installation.sync_status == SyncStatus.BLOCKED and (
+        installation.blocked_until is None or installation.blocked_until <= now
+    )
+    if stale_syncing or expired_block:
+        log.warning(
+            "sync.status.repaired",
+            installation_id=installation.github_id,
+            was=installation.sync_status,
+        )
+        installation.sync_status = SyncStatus.IDLE
+        installation.save(update_fields=["sync_status", "updated_at"])
+
+
+def _start_job(
+    installation: Installation,
+    *,
+    decision: SyncDecision,
+    trigger: Trigger,
+    actor: Any,
+    full: bool,
+    now: datetime,
+    repository_ids: list[int],
+) -> SyncDecision:
+    try:
+        with transaction.atomic():
+            job = IngestionJob.objects.create(
+                installation=installation,
+                trigger=str(trigger),
+                actor=actor if getattr(actor, "pk", None) else None,
+                full=full,
+                status=JobStatus.PENDING,
+                since=sync_window(installation.last_synced_at, now, full, policy_config()),
+                repository_ids=repository_ids,
+                progress_total=len(repository_ids),
+            )
+    except IntegrityError:
+        # Another request won the race for the one active job.
+        return SyncDecision(Action.SKIP, Reason.ALREADY_SYNCING)
+    installation.sync_status = SyncStatus.SYNCING
+    installation.last_sync_error = None
+    installation.last_sync_error_at = None
+    installation.blocked_until = None
+    fields = ["sync_status", "last_sync_error", "last_sync_error_at", "blocked_until", "updated_at"]
+    if trigger == Trigger.MANUAL:
+        installation.last_manual_sync_at = now
+        fields.append("last_manual_sync_at")
+    installation.save(update_fields=fields)
+    job_id = job.pk
+    transaction.on_commit(lambda: enqueue_job(job_id=job_id))
+    return decision.with_job(job_id)
+
+
+def enqueue_job(*, job_id: int, eta: datetime | None = None) -> bool:
+    """Send the job to a worker. A broker outage is not a failure of the request: the
+    job stays in the database and maintenance enqueues it again."""
+    from sync.tasks import process_sync_job
+
+    try:
+        process_sync_job.apply_async(args=[job_id], eta=eta)
+    except (KombuError, OSError) as exc:
+        log.warning("sync.job.enqueue_failed", job_id=job_id, error=str(exc))
+        return False
+    return True

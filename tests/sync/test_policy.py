@@ -1,0 +1,425 @@
+"""The pure SyncPolicy: every rule, every boundary, the rule order. No database, no
+mocks: plain values in, a decision out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sync.policy import (
+    Action,
+    PolicyConfig,
+    Reason,
+    SyncDecision,
+    SyncState,
+    Trigger,
+    evaluate,
+    sync_window,
+    user_message,
+)
+
+NOW = datetime(2026, 11, 29, 14, 0, 0, tzinfo=UTC)
+CONFIG = PolicyConfig()
+SECOND = timedelta(seconds=1)
+RECENT = NOW - timedelta(minutes=10)  # synced recently: not stale, not due
+HEALTHY = SyncState(last_synced_at=RECENT)
+
+
+def decide(state: SyncState, trigger: str = "admin", now: datetime = NOW) -> SyncDecision:
+    return evaluate(state, trigger, now, CONFIG)
+
+
+def test_policy_module_imports_with_no_django_settings() -> None:
+    code = (
+        "import sys, sync.policy as p;"
+        "assert 'django' not in sys.modules, 'policy imported django';"
+        "print(p.evaluate(p.SyncState(), 'admin', __import__('datetime').datetime.now("
+        "__import__('datetime').UTC), p.PolicyConfig()).action)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "start"
+
+
+@pytest.mark.parametrize("status", ["suspended", "deleted"])
+def test_inactive_installation_is_blocked(status: str) -> None:
+    decision = decide(replace(HEALTHY, installation_status=status))
+    assert (decision.action, decision.reason) == (Action.BLOCK, Reason.INSTALLATION_INACTIVE)
+
+
+def test_installation_without_owner_is_blocked() -> None:
+    decision = decide(replace(HEALTHY, has_owner=False))
+    assert (decision.action, decision.reason) == (Action.BLOCK, Reason.NO_OWNER)
+
+
+def test_installation_without_repositories_is_blocked() -> None:
+    decision = decide(replace(HEALTHY, active_repository_count=0))
+    assert (decision.action, decision.reason) == (Action.BLOCK, Reason.NO_REPOSITORIES)
+
+
+@pytest.mark.parametrize("trigger", list(Trigger))
+def test_active_job_means_already_syncing_for_every_trigger(trigger: Trigger) -> None:
+    decision = decide(replace(HEALTHY, has_active_job=True), trigger)
+    assert (decision.action, decision.reason) == (Action.SKIP, Reason.ALREADY_SYNCING)
+
+
+@pytest.mark.parametrize(
+    ("manual_ago", "expected"),
+    [
+        (timedelta(seconds=3600) - SECOND, Reason.COOLDOWN_ACTIVE),
+        (timedelta(seconds=3600), Reason.READY),
+        (timedelta(seconds=3600) + SECOND, Reason.READY),
+    ],
+)
+def test_manual_cooldown_boundaries(manual_ago: timedelta, expected: Reason) -> None:
+    state = replace(HEALTHY, last_manual_sync_at=NOW - manual_ago)
+    assert decide(state, "manual").reason == expected
+
+
+def test_manual_sync_is_skipped_during_cooldown_with_remaining_ms() -> None:
+    state = replace(HEALTHY, last_manual_sync_at=NOW - timedelta(minutes=45))
+    decision = decide(state, "manual")
+    assert decision.action == Action.SKIP
+    assert decision.metadata == {"cooldown_ms": 15 * 60 * 1000}
+    assert user_message(decision) == "Please wait 15 minutes before syncing again"
+
+
+@pytest.mark.parametrize("trigger", ["admin", "webhook"])
+def test_cooldown_applies_only_to_manual(trigger: str) -> None:
+    state = replace(HEALTHY, last_manual_sync_at=NOW - timedelta(minutes=1))
+    assert decide(state, trigger).action == Action.START
+
+
+@pytest.mark.parametrize(
+    ("synced_ago", "expected"),
+    [
+        (timedelta(seconds=172800) - SECOND, Reason.COOLDOWN_ACTIVE),
+        (timedelta(seconds=172800), Reason.COOLDOWN_ACTIVE),
+        (timedelta(seconds=172800) + SECOND, Reason.READY),
+    ],
+)
+def test_stale_installation_bypasses_manual_cooldown(
+    synced_ago: timedelta, expected: Reason
+) -> None:
+    state = SyncState(
+        last_synced_at=NOW - synced_ago, last_manual_sync_at=NOW - timedelta(minutes=1)
+    )
+    assert decide(state, "manual").reason == expected
+
+
+def test_never_synced_bypasses_manual_cooldown() -> None:
+    state = SyncState(last_synced_at=None, last_manual_sync_at=NOW - timedelta(minutes=1))
+    assert decide(state, "manual").action == Action.START
+
+
+@pytest.mark.parametrize(
+    ("synced_ago", "expected"),
+    [
+        (timedelta(seconds=3600) - SECOND, Reason.NOT_DUE),
+        (timedelta(seconds=3600), Reason.READY),
+        (timedelta(seconds=3600) + SECOND, Reason.READY),
+    ],
+)
+def test_cron_due_boundaries(synced_ago: timedelta, expected: Reason) -> None:
+    assert decide(SyncState(last_synced_at=NOW - synced_ago), "cron").reason == expected
+
+
+def test_cron_not_due_reports_next_due_at() -> None:
+    decision = decide(SyncState(last_synced_at=NOW - timedelta(minutes=20)), "cron")
+    assert decision.metadata == {"next_due_at": NOW + timedelta(minutes=40)}
+
+
+def test_cron_starts_when_never_synced() -> None:
+    assert decide(SyncState(), "cron").action == Action.START
+
+
+@pytest.mark.parametrize(
+    ("synced_ago", "expected"),
+    [
+        (timedelta(seconds=86400) - SECOND, Reason.NOT_DUE),
+        (timedelta(seconds=86400), Reason.NOT_DUE),
+        (timedelta(seconds=86400) + SECOND, Reason.READY),
+    ],
+)
+def test_maintenance_catch_up_boundaries(synced_ago: timedelta, expected: Reason) -> None:
+    assert decide(SyncState(last_synced_at=NOW - synced_ago), "maintenance").reason == expected
+
+
+@pytest.mark.parametrize(
+    ("errored_ago", "expected"),
+    [
+        (timedelta(seconds=3600) - SECOND, Reason.NOT_DUE),
+        (timedelta(seconds=3600), Reason.NOT_DUE),
+        (timedelta(seconds=3600) + SECOND, Reason.READY),
+    ],
+)
+def test_maintenance_retries_errored_installation_after_delay(
+    errored_ago: timedelta, expected: Reason
+) -> None:
+    state = replace(HEALTHY, sync_status="error", last_sync_error_at=NOW - errored_ago)
+    assert decide(state, "maintenance").reason == expected
+
+
+def test_maintenance_starts_never_synced_installation() -> None:
+    assert decide(SyncState(), "maintenance").action == Action.START
+
+
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [(-SECOND, Reason.READY), (timedelta(0), Reason.READY), (SECOND, Reason.RATE_LIMITED)],
+)
+def test_blocked_until_boundaries(offset: timedelta, expected: Reason) -> None:
+    assert decide(replace(HEALTHY, blocked_until=NOW + offset)).reason == expected
+
+
+def test_blocked_until_is_capped_at_65_minutes() -> None:
+    decision = decide(replace(HEALTHY, blocked_until=NOW + timedelta(days=20_000)))
+    assert decision.action == Action.BLOCK
+    assert decision.metadata["blocked_until"] == NOW + timedelta(minutes=65)
+
+
+def budget_state(remaining: int, reset_in: timedelta = timedelta(minutes=30)) -> SyncState:
+    return replace(
+        HEALTHY,
+        rate_limit_limit=5000,
+        rate_limit_remaining=remaining,
+        rate_limit_reset_at=NOW + reset_in,
+    )
+
+
+@pytest.mark.parametrize(
+    ("trigger", "remaining", "expected"),
+    [
+        ("admin", 99, Reason.RATE_LIMITED),
+        ("admin", 100, Reason.READY),
+        ("admin", 101, Reason.READY),
+        ("webhook", 99, Reason.RATE_LIMITED),
+        ("manual", 100, Reason.READY),
+        ("cron", 599, Reason.RATE_LIMITED),
+        ("cron", 600, Reason.READY),
+        ("cron", 601, Reason.READY),
+    ],
+)
+def test_budget_boundaries(trigger: str, remaining: int, expected: Reason) -> None:
+    state = replace(budget_state(remaining), last_synced_at=NOW - timedelta(days=1))
+    assert decide(state, trigger).reason == expected
+
+
+def test_budget_block_reports_reset_and_budgets() -> None:
+    state = replace(budget_state(550), last_synced_at=NOW - timedelta(days=1))
+    decision = decide(state, "cron")
+    assert decision.action == Action.BLOCK
+    assert decision.metadata == {
+        "blocked_until": NOW + timedelta(minutes=30),
+        "required_budget": 600,
+        "available_budget": 550,
+    }
+    assert user_message(decision) == "GitHub rate limit reached. Sync resumes at 14:30 UTC."
+
+
+def test_budget_block_caps_a_far_future_reset() -> None:
+    decision = decide(budget_state(5, reset_in=timedelta(hours=400)))
+    assert decision.metadata["blocked_until"] == NOW + timedelta(minutes=65)
+
+
+@pytest.mark.parametrize(
+    ("reset_offset", "expected"),
+    [(-SECOND, Reason.READY), (timedelta(0), Reason.READY), (SECOND, Reason.RATE_LIMITED)],
+)
+def test_low_budget_whose_reset_has_passed_counts_as_full(
+    reset_offset: timedelta, expected: Reason
+) -> None:
+    state = replace(HEALTHY, rate_limit_remaining=0, rate_limit_reset_at=NOW + reset_offset)
+    assert decide(state).reason == expected
+
+
+def test_unknown_budget_counts_as_full() -> None:
+    assert decide(replace(HEALTHY, rate_limit_remaining=None, rate_limit_reset_at=None)).started
+
+
+# --- rule order: when several rules match, the earlier one wins -----------------------
+
+EVERYTHING_WRONG = SyncState(
+    installation_status="suspended",
+    has_owner=False,
+    active_repository_count=0,
+    has_active_job=True,
+    last_synced_at=RECENT,
+    last_manual_sync_at=NOW - timedelta(minutes=1),
+    blocked_until=NOW + timedelta(minutes=5),
+    rate_limit_remaining=0,
+    rate_limit_reset_at=NOW + timedelta(minutes=5),
+)
+
+
+@pytest.mark.parametrize(
+    ("fixed", "trigger", "expected"),
+    [
+        ({}, "manual", Reason.INSTALLATION_INACTIVE),
+        ({"installation_status": "active"}, "manual", Reason.NO_OWNER),
+        ({"installation_status": "active", "has_owner": True}, "manual", Reason.NO_REPOSITORIES),
+        (
+            {"installation_status": "active", "has_owner": True, "active_repository_count": 3},
+            "manual",
+            Reason.ALREADY_SYNCING,
+        ),
+        (
+            {
+                "installation_status": "active",
+                "has_owner": True,
+                "active_repository_count": 3,
+                "has_active_job": False,
+            },
+            "manual",
+            Reason.COOLDOWN_ACTIVE,
+        ),
+        (
+            {
+                "installation_status": "active",
+                "has_owner": True,
+                "active_repository_count": 3,
+                "has_active_job": False,
+            },
+            "cron",
+            Reason.NOT_DUE,
+        ),
+        (
+            {
+                "installation_status": "active",
+                "has_owner": True,
+                "active_repository_count": 3,
+                "has_active_job": False,
+            },
+            "maintenance",
+            Reason.NOT_DUE,
+        ),
+        (
+            {
+                "installation_status": "active",
+                "has_owner": True,
+                "active_repository_count": 3,
+                "has_active_job": False,
+            },
+            "admin",
+            Reason.RATE_LIMITED,
+        ),
+        (
+            {
+                "installation_status": "active",
+                "has_owner": True,
+                "active_repository_count": 3,
+                "has_active_job": False,
+                "blocked_until": None,
+            },
+            "admin",
+            Reason.RATE_LIMITED,
+        ),
+    ],
+)
+def test_rule_order(fixed: dict, trigger: str, expected: Reason) -> None:
+    assert decide(replace(EVERYTHING_WRONG, **fixed), trigger).reason == expected
+
+
+def test_rate_limit_from_blocked_until_precedes_budget_rule() -> None:
+    state = replace(
+        HEALTHY,
+        blocked_until=NOW + timedelta(minutes=3),
+        rate_limit_remaining=0,
+        rate_limit_reset_at=NOW + timedelta(minutes=50),
+    )
+    decision = decide(state)
+    assert decision.metadata == {"blocked_until": NOW + timedelta(minutes=3)}
+
+
+def test_healthy_state_starts() -> None:
+    decision = decide(HEALTHY)
+    assert (decision.action, decision.reason) == (Action.START, Reason.READY)
+    assert user_message(decision) == "Sync started"
+
+
+def test_config_constants_change_the_rules() -> None:
+    config = PolicyConfig(manual_cooldown_seconds=60, cron_due_after_seconds=30)
+    state = replace(HEALTHY, last_manual_sync_at=NOW - timedelta(seconds=61))
+    assert evaluate(state, "manual", NOW, config).started
+    assert evaluate(
+        SyncState(last_synced_at=NOW - timedelta(seconds=31)), "cron", NOW, config
+    ).started
+
+
+def test_config_reads_every_sync_setting() -> None:
+    class Settings:
+        SYNC_MANUAL_COOLDOWN_SECONDS = 1
+        SYNC_STALE_AFTER_SECONDS = 2
+        SYNC_CRON_DUE_AFTER_SECONDS = 3
+        SYNC_MAINTENANCE_CATCHUP_SECONDS = 4
+        SYNC_ERROR_RETRY_SECONDS = 5
+        SYNC_MIN_BUDGET = 6
+        SYNC_CRON_RESERVE = 7
+        SYNC_BACKFILL_DAYS = 8
+        SYNC_OVERLAP_SECONDS = 9
+
+    assert PolicyConfig.from_settings(Settings) == PolicyConfig(1, 2, 3, 4, 5, 6, 7, 8, 9)
+
+
+# --- sync_window ---------------------------------------------------------------------
+
+
+def test_sync_window_backfills_30_days_when_never_synced() -> None:
+    assert sync_window(None, NOW, False) == NOW - timedelta(days=30)
+
+
+def test_sync_window_full_ignores_last_sync() -> None:
+    assert sync_window(RECENT, NOW, True) == NOW - timedelta(days=30)
+
+
+def test_sync_window_overlaps_one_hour_after_a_sync() -> None:
+    assert sync_window(RECENT, NOW, False) == RECENT - timedelta(hours=1)
+
+
+# --- user_message --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("decision", "message"),
+    [
+        (SyncDecision(Action.START, Reason.READY), "Sync started"),
+        (SyncDecision(Action.SKIP, Reason.ALREADY_SYNCING), "Sync already in progress"),
+        (
+            SyncDecision(Action.SKIP, Reason.COOLDOWN_ACTIVE, {"cooldown_ms": 60_000}),
+            "Please wait 1 minute before syncing again",
+        ),
+        (
+            SyncDecision(Action.SKIP, Reason.COOLDOWN_ACTIVE, {"cooldown_ms": 1_500}),
+            "Please wait 1 minute before syncing again",
+        ),
+        (
+            SyncDecision(Action.SKIP, Reason.COOLDOWN_ACTIVE, {"cooldown_ms": 60_001}),
+            "Please wait 2 minutes before syncing again",
+        ),
+        (
+            SyncDecision(
+                Action.BLOCK,
+                Reason.RATE_LIMITED,
+                {"blocked_until": datetime(2026, 1, 1, 14, 5, tzinfo=UTC)},
+            ),
+            "GitHub rate limit reached. Sync resumes at 14:05 UTC.",
+        ),
+        (SyncDecision(Action.BLOCK, Reason.NO_REPOSITORIES), "No repositories selected for sync"),
+        (
+            SyncDecision(
+                Action.BLOCK, Reason.INSTALLATION_INACTIVE, {"installation_status": "suspended"}
+            ),
+            "This installation is suspended",
+        ),
+        (SyncDecision(Action.BLOCK, Reason.NO_OWNER), "This installation has no owner yet"),
+    ],
+)
+def test_user_message(decision: SyncDecision, message: str) -> None:
+    assert user_message(decision) == message

@@ -1,0 +1,239 @@
+"""request_sync: the only code that creates an IngestionJob (SPEC §4)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from structlog.testing import capture_logs
+
+from integrations.models import Installation, InstallationStatus, SyncStatus
+from sync.models import IngestionJob, JobStatus
+from sync.policy import Action, Reason
+from sync.services import InstallationNotFound, request_sync
+from tests.dbenv import child_database_url, child_env
+from tests.factories import make_installation
+from tests.sync import gate_probe
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_start_creates_one_pending_job_with_window_and_snapshot() -> None:
+    installation = make_installation(repos=3)
+    decision = request_sync(installation_id=installation.pk, trigger="admin")
+    assert (decision.action, decision.reason) == (Action.START, Reason.READY)
+    job = IngestionJob.objects.get(pk=decision.job_id)
+    assert job.status == JobStatus.PENDING or job.status == JobStatus.RUNNING
+    assert job.progress_total == 3
+    assert sorted(job.repository_ids) == sorted(
+        installation.repositories.values_list("id", flat=True)
+    )
+    assert abs(job.since - (timezone.now() - timedelta(days=30))) < timedelta(minutes=1)
+    installation.refresh_from_db()
+    assert installation.sync_status == SyncStatus.SYNCING
+
+
+def test_second_request_is_skipped_as_already_syncing() -> None:
+    installation = make_installation()
+    request_sync(installation_id=installation.pk, trigger="admin")
+    decision = request_sync(installation_id=installation.pk, trigger="webhook")
+    assert (decision.action, decision.reason) == (Action.SKIP, Reason.ALREADY_SYNCING)
+    assert IngestionJob.objects.filter(installation=installation).count() == 1
+
+
+def test_start_clears_last_sync_error_to_null_and_stamps_manual_sync() -> None:
+    installation = make_installation(last_sync_error="boom", sync_status=SyncStatus.ERROR)
+    decision = request_sync(installation_id=installation.pk, trigger="manual")
+    assert decision.started
+    installation.refresh_from_db()
+    assert installation.last_sync_error is None
+    assert installation.last_manual_sync_at is not None
+
+
+def test_incremental_window_overlaps_the_last_sync() -> None:
+    last = timezone.now() - timedelta(hours=5)
+    installation = make_installation(last_synced_at=last)
+    job = IngestionJob.objects.get(
+        pk=request_sync(installation_id=installation.pk, trigger="admin").job_id
+    )
+    assert job.since == last - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+
+
+def test_full_request_backfills_the_whole_window() -> None:
+    installation = make_installation(last_synced_at=timezone.now() - timedelta(hours=5))
+    decision = request_sync(installation_id=installation.pk, trigger="admin", full=True)
+    job = IngestionJob.objects.get(pk=decision.job_id)
+    assert job.full is True
+    assert timezone.now() - job.since > timedelta(days=29)
+
+
+def test_rate_limited_decision_records_blocked_until_capped() -> None:
+    now = timezone.now()
+    installation = make_installation(
+        rate_limit_limit=5000,
+        rate_limit_remaining=3,
+        rate_limit_reset_at=now + timedelta(days=3),  # an arithmetic bug upstream
+    )
+    decision = request_sync(installation_id=installation.pk, trigger="admin", now=now)
+    assert (decision.action, decision.reason) == (Action.BLOCK, Reason.RATE_LIMITED)
+    installation.refresh_from_db()
+    assert installation.sync_status == SyncStatus.BLOCKED
+    assert installation.blocked_until == now + timedelta(minutes=65)
+    assert not IngestionJob.objects.filter(installation=installation).exists()
+
+
+def test_stale_syncing_status_without_active_job_is_repaired() -> None:
+    installation = make_installation(
+        sync_status=SyncStatus.SYNCING, status=InstallationStatus.SUSPENDED
+    )
+    decision = request_sync(installation_id=installation.pk, trigger="cron")
+    assert decision.reason == Reason.INSTALLATION_INACTIVE
+    installation.refresh_from_db()
+    assert installation.sync_status == SyncStatus.IDLE
+
+
+def test_syncing_status_with_active_job_is_kept() -> None:
+    installation = make_installation()
+    request_sync(installation_id=installation.pk, trigger="admin")
+    request_sync(installation_id=installation.pk, trigger="cron")
+    installation.refresh_from_db()
+    assert installation.sync_status == SyncStatus.SYNCING
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"owner": False}, Reason.NO_OWNER),
+        ({"repos": 0}, Reason.NO_REPOSITORIES),
+        ({"status": InstallationStatus.DELETED}, Reason.INSTALLATION_INACTIVE),
+    ],
+)
+def test_blocked_requests_create_no_job(kwargs: dict, reason: Reason) -> None:
+    installation = make_installation(**kwargs)
+    decision = request_sync(installation_id=installation.pk, trigger="admin")
+    assert (decision.action, decision.reason) == (Action.BLOCK, reason)
+    assert not IngestionJob.objects.exists()
+
+
+def test_unknown_installation_raises_a_typed_error() -> None:
+    with pytest.raises(InstallationNotFound):
+        request_sync(installation_id=987654321, trigger="admin")
+
+
+def test_request_emits_sync_request_event() -> None:
+    installation = make_installation()
+    with capture_logs() as logs:
+        decision = request_sync(installation_id=installation.pk, trigger="webhook")
+    events = [entry for entry in logs if entry["event"] == "sync.request"]
+    assert events == [
+        {
+            "event": "sync.request",
+            "log_level": "info",
+            "installation_id": installation.github_id,
+            "trigger": "webhook",
+            "action": "start",
+            "reason": "ready",
+            "job_id": decision.job_id,
+        }
+    ]
+
+
+def test_database_refuses_a_second_active_job() -> None:
+    installation = make_installation()
+    request_sync(installation_id=installation.pk, trigger="admin")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        IngestionJob.objects.create(
+            installation=installation,
+            trigger="admin",
+            since=timezone.now(),
+            status=JobStatus.BLOCKED,
+        )
+
+
+def test_finished_jobs_do_not_count_as_active() -> None:
+    installation = make_installation()
+    IngestionJob.objects.create(
+        installation=installation, trigger="admin", since=timezone.now(), status=JobStatus.COMPLETED
+    )
+    IngestionJob.objects.create(
+        installation=installation, trigger="admin", since=timezone.now(), status=JobStatus.FAILED
+    )
+    assert request_sync(installation_id=installation.pk, trigger="admin").started
+
+
+def test_request_succeeds_and_job_stays_pending_when_the_broker_is_unreachable() -> None:
+    installation = make_installation()
+    script = (
+        "import django, json; django.setup();"
+        "from sync.services import request_sync;"
+        f"d = request_sync(installation_id={installation.pk}, trigger='admin');"
+        "print(json.dumps(d.as_dict()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=child_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (decision["action"], decision["reason"]) == ("start", "ready")
+    assert "sync.job.enqueue_failed" in result.stderr
+    job = IngestionJob.objects.get(pk=decision["job_id"])
+    assert job.status == JobStatus.PENDING
+
+
+def _assert_exactly_one_start(
+    results: list[tuple[str, str, int | None, str | None]], installation: Installation
+) -> None:
+    raised = [r for r in results if r[0] == "raised"]
+    assert raised == []
+    starts = [r for r in results if r[0] == "start"]
+    assert len(starts) == 1
+    assert all(r[:2] == ("skip", "already_syncing") for r in results if r[0] != "start")
+    assert IngestionJob.objects.filter(installation=installation).count() == 1
+    assert IngestionJob.objects.get(installation=installation).pk == starts[0][2]
+
+
+def test_64_concurrent_threads_create_exactly_one_job() -> None:
+    installation = make_installation()
+    barrier = threading.Barrier(64)
+    results: list = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        outcome = gate_probe.request_once(installation.pk, barrier)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=call) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 64
+    _assert_exactly_one_start(results, installation)
+
+
+@pytest.mark.postgres
+def test_64_concurrent_processes_create_exactly_one_job() -> None:
+    installation = make_installation()
+    context = multiprocessing.get_context("spawn")
+    manager = context.Manager()
+    barrier = manager.Barrier(64)
+    connection.close()
+    with context.Pool(
+        64, initializer=gate_probe.setup_django, initargs=(child_database_url(),)
+    ) as pool:
+        results = pool.starmap(gate_probe.request_once, [(installation.pk, barrier)] * 64)
+    manager.shutdown()
+    _assert_exactly_one_start(results, installation)
