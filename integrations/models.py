@@ -12,7 +12,7 @@ class InstallationStatus(models.TextChoices):
     DELETED = "deleted"
 
 
-class SyncStatus(models.TextChoices):
+class InstallationSyncStatus(models.TextChoices):
     IDLE = "idle"
     SYNCING = "syncing"
     BLOCKED = "blocked"
@@ -28,7 +28,7 @@ class Installation(models.Model):
         max_length=16, choices=InstallationStatus.choices, default=InstallationStatus.ACTIVE
     )
     sync_status = models.CharField(
-        max_length=16, choices=SyncStatus.choices, default=SyncStatus.IDLE
+        max_length=16, choices=InstallationSyncStatus.choices, default=InstallationSyncStatus.IDLE
     )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_manual_sync_at = models.DateTimeField(null=True, blank=True)

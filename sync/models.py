@@ -90,3 +90,20 @@ class IngestionJob(models.Model):
 
 def new_lease_token() -> uuid.UUID:
     return uuid.uuid4()
+
+
+class Heartbeat(models.Model):
+    """When a process last showed it was alive: `worker` (any task ran), `beat` (a
+    periodic task scheduled by beat ran). Read by the deep health check."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+def heartbeat_record(name: str) -> None:
+    from django.utils import timezone
+
+    Heartbeat.objects.update_or_create(name=name, defaults={"seen_at": timezone.now()})

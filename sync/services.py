@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from integrations.models import Installation, InstallationMember, SyncStatus
+from integrations.models import Installation, InstallationMember, InstallationSyncStatus
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.policy import Action, Reason, SyncDecision, Trigger, evaluate, sync_window
 from sync.state import policy_config, sync_state_for
@@ -70,7 +70,7 @@ def request_sync(
             )
         elif decision.reason == Reason.RATE_LIMITED:
             installation.blocked_until = decision.metadata["blocked_until"]
-            installation.sync_status = SyncStatus.BLOCKED
+            installation.sync_status = InstallationSyncStatus.BLOCKED
             installation.save(update_fields=["blocked_until", "sync_status", "updated_at"])
     log.info(
         "sync.request",
@@ -96,8 +96,8 @@ def _repair_stale_status(
     """`syncing` (or an expired `blocked`) with no active job is a leftover of a crash."""
     if has_active_job:
         return
-    stale_syncing = installation.sync_status == SyncStatus.SYNCING
-    expired_block = installation.sync_status == SyncStatus.BLOCKED and (
+    stale_syncing = installation.sync_status == InstallationSyncStatus.SYNCING
+    expired_block = installation.sync_status == InstallationSyncStatus.BLOCKED and (
         installation.blocked_until is None or installation.blocked_until <= now
     )
     if stale_syncing or expired_block:
@@ -106,7 +106,7 @@ def _repair_stale_status(
             installation_id=installation.github_id,
             was=installation.sync_status,
         )
-        installation.sync_status = SyncStatus.IDLE
+        installation.sync_status = InstallationSyncStatus.IDLE
         installation.save(update_fields=["sync_status", "updated_at"])
 
 
@@ -135,7 +135,7 @@ def _start_job(
     except IntegrityError:
         # Another request won the race for the one active job.
         return SyncDecision(Action.SKIP, Reason.ALREADY_SYNCING)
-    installation.sync_status = SyncStatus.SYNCING
+    installation.sync_status = InstallationSyncStatus.SYNCING
     installation.last_sync_error = None
     installation.last_sync_error_at = None
     installation.blocked_until = None

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from structlog.testing import capture_logs
 
-from integrations.models import Installation, InstallationStatus, SyncStatus
+from integrations.models import Installation, InstallationStatus, InstallationSyncStatus
 from sync.models import IngestionJob, JobStatus
 from sync.policy import Action, Reason
 from sync.services import InstallationNotFound, request_sync
@@ -38,7 +38,7 @@ def test_start_creates_one_pending_job_with_window_and_snapshot() -> None:
     )
     assert abs(job.since - (timezone.now() - timedelta(days=30))) < timedelta(minutes=1)
     installation.refresh_from_db()
-    assert installation.sync_status == SyncStatus.SYNCING
+    assert installation.sync_status == InstallationSyncStatus.SYNCING
 
 
 def test_second_request_is_skipped_as_already_syncing() -> None:
@@ -50,7 +50,7 @@ def test_second_request_is_skipped_as_already_syncing() -> None:
 
 
 def test_start_clears_last_sync_error_to_null_and_stamps_manual_sync() -> None:
-    installation = make_installation(last_sync_error="boom", sync_status=SyncStatus.ERROR)
+    installation = make_installation(last_sync_error="boom", sync_status=InstallationSyncStatus.ERROR)
     decision = request_sync(installation_id=installation.pk, trigger="manual")
     assert decision.started
     installation.refresh_from_db()
@@ -85,19 +85,19 @@ def test_rate_limited_decision_records_blocked_until_capped() -> None:
     decision = request_sync(installation_id=installation.pk, trigger="admin", now=now)
     assert (decision.action, decision.reason) == (Action.BLOCK, Reason.RATE_LIMITED)
     installation.refresh_from_db()
-    assert installation.sync_status == SyncStatus.BLOCKED
+    assert installation.sync_status == InstallationSyncStatus.BLOCKED
     assert installation.blocked_until == now + timedelta(minutes=65)
     assert not IngestionJob.objects.filter(installation=installation).exists()
 
 
 def test_stale_syncing_status_without_active_job_is_repaired() -> None:
     installation = make_installation(
-        sync_status=SyncStatus.SYNCING, status=InstallationStatus.SUSPENDED
+        sync_status=InstallationSyncStatus.SYNCING, status=InstallationStatus.SUSPENDED
     )
     decision = request_sync(installation_id=installation.pk, trigger="cron")
     assert decision.reason == Reason.INSTALLATION_INACTIVE
     installation.refresh_from_db()
-    assert installation.sync_status == SyncStatus.IDLE
+    assert installation.sync_status == InstallationSyncStatus.IDLE
 
 
 def test_syncing_status_with_active_job_is_kept() -> None:
@@ -105,7 +105,7 @@ def test_syncing_status_with_active_job_is_kept() -> None:
     request_sync(installation_id=installation.pk, trigger="admin")
     request_sync(installation_id=installation.pk, trigger="cron")
     installation.refresh_from_db()
-    assert installation.sync_status == SyncStatus.SYNCING
+    assert installation.sync_status == InstallationSyncStatus.SYNCING
 
 
 @pytest.mark.parametrize(
