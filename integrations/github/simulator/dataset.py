@@ -1,0 +1,341 @@
+"""Deterministic GitHub data for the simulator: installations, repositories, activity.
+
+`generate(seed, size)` gives the same data for the same seed, size and `now`. Special
+cases a sync client must handle are built in (and switchable):
+
+- authorless commits (`author: null` in the API, git name only);
+- merged pull requests whose commits are dated long before the merge (only a
+  `/pulls/{n}/commits` read finds them when the window starts after their dates);
+- in every installation with >= 3 repositories, the last-but-one repository is empty
+  (the commits list answers 409, no activity at all);
+- installation 1003, when generated, has a deleted repository (its last one): listed by
+  `/installation/repositories`, 404 on every repository endpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+SPAN = timedelta(days=60)
+FIRST_INSTALLATION_ID = 1001
+DELETED_REPO_INSTALLATION_ID = 1003
+
+
+@dataclass(frozen=True)
+class User:
+    login: str
+    id: int
+
+
+@dataclass
+class Commit:
+    sha: str
+    message: str
+    author_name: str
+    author_email: str
+    author_date: datetime
+    committer_date: datetime
+    author: User | None
+    on_default_branch: bool
+    pr_number: int | None = None
+
+
+@dataclass
+class Review:
+    id: int
+    pr_number: int
+    user: User
+    state: str
+    submitted_at: datetime
+
+
+@dataclass
+class Issue:
+    """An issue or a pull request: they share one number sequence per repository."""
+
+    number: int
+    id: int
+    title: str
+    user: User
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    is_pull_request: bool = False
+    merged_at: datetime | None = None
+    commit_shas: list[str] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return "closed" if self.closed_at else "open"
+
+
+@dataclass
+class Comment:
+    id: int
+    issue_number: int
+    user: User
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class Repository:
+    id: int
+    owner: str
+    name: str
+    installation_id: int
+    private: bool = True
+    default_branch: str = "main"
+    empty: bool = False
+    deleted: bool = False
+    created_at: datetime = field(default_factory=lambda: datetime(2020, 1, 1, tzinfo=UTC))
+    commits: list[Commit] = field(default_factory=list)
+    issues: dict[int, Issue] = field(default_factory=dict)
+    comments: list[Comment] = field(default_factory=list)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @property
+    def pulls(self) -> list[Issue]:
+        return [i for i in self.issues.values() if i.is_pull_request]
+
+    @property
+    def plain_issues(self) -> list[Issue]:
+        return [i for i in self.issues.values() if not i.is_pull_request]
+
+    def default_branch_commits(self) -> list[Commit]:
+        """Newest first by committer date, as the commits list answers."""
+        return sorted(
+            (c for c in self.commits if c.on_default_branch),
+            key=lambda c: (c.committer_date, c.sha),
+            reverse=True,
+        )
+
+    def commit(self, sha: str) -> Commit:
+        return next(c for c in self.commits if c.sha == sha)
+
+    def next_number(self) -> int:
+        return max(self.issues, default=0) + 1
+
+
+@dataclass
+class Installation:
+    id: int
+    account_login: str
+    account_id: int
+    repositories: list[Repository] = field(default_factory=list)
+    account_type: str = "Organization"
+
+
+@dataclass
+class Dataset:
+    seed: int
+    size: tuple[int, int, int]
+    now: datetime
+    installations: dict[int, Installation]
+    users: list[User]
+    next_id: int = 10_000_000
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    def new_id(self) -> int:
+        with self.lock:
+            self.next_id += 1
+            return self.next_id
+
+    def repositories(self, installation_id: int | None = None) -> list[Repository]:
+        return [
+            repo
+            for inst in self.installations.values()
+            if installation_id is None or inst.id == installation_id
+            for repo in inst.repositories
+        ]
+
+    def repository(self, full_name: str) -> Repository | None:
+        lowered = full_name.lower()
+        return next((r for r in self.repositories() if r.full_name.lower() == lowered), None)
+
+    def installation_of_account(self, login: str) -> Installation | None:
+        lowered = login.lower()
+        return next(
+            (i for i in self.installations.values() if i.account_login.lower() == lowered), None
+        )
+
+
+def parse_size(size: str | tuple[int, int, int]) -> tuple[int, int, int]:
+    """'IxRxE' -> (installations, repositories per installation, events per kind)."""
+    if isinstance(size, str):
+        parts = size.lower().split("x")
+        if len(parts) != 3:
+            raise ValueError(f"size must look like 3x5x40, not {size!r}")
+        i, r, e = (int(p) for p in parts)
+    else:
+        i, r, e = size
+    if i < 1 or r < 1 or e < 0:
+        raise ValueError(f"size must be at least 1x1x0, not {size!r}")
+    return i, r, e
+
+
+def make_sha(*parts: object) -> str:
+    return hashlib.sha1(":".join(str(p) for p in parts).encode(), usedforsecurity=False).hexdigest()
+
+
+def generate(
+    seed: int,
+    size: str | tuple[int, int, int],
+    *,
+    now: datetime | None = None,
+    empty_repos: bool = True,
+    deleted_repo: bool = True,
+    authorless_commits: bool = True,
+    old_pr_commits: bool = True,
+) -> Dataset:
+    """Deterministic data: same seed, size and `now` -> the same dataset."""
+    n_inst, n_repos, n_events = parse_size(size)
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    rng = random.Random(seed)
+    users = [User(f"user-{k}", 5000 + k) for k in range(1, 13)]
+    dataset = Dataset(seed, (n_inst, n_repos, n_events), now, {}, users)
+    repo_id = 100_000
+    for i in range(n_inst):
+        inst = Installation(FIRST_INSTALLATION_ID + i, f"org-{i + 1}", 9001 + i)
+        dataset.installations[inst.id] = inst
+        for j in range(n_repos):
+            repo_id += 1
+            repo = Repository(repo_id, inst.account_login, f"repo-{j + 1}", inst.id)
+            repo.private = j % 2 == 0
+            inst.repositories.append(repo)
+            if empty_repos and n_repos >= 3 and j == n_repos - 2:
+                repo.empty = True
+                continue
+            deleted = inst.id == DELETED_REPO_INSTALLATION_ID and n_repos >= 2
+            if deleted_repo and deleted and j == n_repos - 1:
+                repo.deleted = True
+                continue
+            _fill_repository(dataset, repo, rng, n_events, authorless_commits, old_pr_commits)
+    return dataset
+
+
+def _when(rng: random.Random, now: datetime, lo: timedelta = timedelta(0)) -> datetime:
+    """A second in the last SPAN, at least `lo` before now."""
+    seconds = rng.randint(int(lo.total_seconds()), int(SPAN.total_seconds()))
+    return now - timedelta(seconds=seconds)
+
+
+def _fill_repository(
+    ds: Dataset,
+    repo: Repository,
+    rng: random.Random,
+    n: int,
+    authorless: bool,
+    old_pr_commits: bool,
+) -> None:
+    now = ds.now
+    users = ds.users
+    # Direct commits on the default branch.
+    for k in range(n):
+        committed = _when(rng, now)
+        user = None if authorless and k % 7 == 3 else rng.choice(users)
+        name = user.login.replace("-", " ").title() if user else f"Ghost Writer {k}"
+        repo.commits.append(
+            Commit(
+                sha=make_sha(ds.seed, repo.id, "c", k),
+                message=f"Change {k} in {repo.name}",
+                author_name=name,
+                author_email=f"{user.login}@users.example" if user else "ghost@example.invalid",
+                author_date=committed - timedelta(seconds=rng.randint(0, 3 * 86400)),
+                committer_date=committed,
+                author=user,
+                on_default_branch=True,
+            )
+        )
+    items: list[Issue] = []
+    # Pull requests: a third merged, a third closed without merge, a third open.
+    for k in range(n):
+        created = _when(rng, now, timedelta(hours=2))
+        pr = Issue(0, ds.new_id(), f"PR {k} for {repo.name}", rng.choice(users), created, created)
+        pr.is_pull_request = True
+        outcome = k % 3
+        old_dated = old_pr_commits and k % 6 == 0
+        if old_dated:
+            # Merged recently, but its commits were written 40-55 days ago.
+            pr.created_at = now - timedelta(days=40 + rng.randint(0, 15))
+            pr.merged_at = now - timedelta(days=rng.randint(1, 10), seconds=rng.randint(0, 9999))
+            pr.closed_at = pr.merged_at
+        elif outcome == 0:
+            pr.merged_at = min(now, created + timedelta(seconds=rng.randint(3600, 5 * 86400)))
+            pr.closed_at = pr.merged_at
+        elif outcome == 1:
+            pr.closed_at = min(now, created + timedelta(seconds=rng.randint(3600, 5 * 86400)))
+        for c in range(1 + k % 3):
+            committed = pr.created_at - timedelta(seconds=rng.randint(60, 86400))
+            user = None if authorless and c == 2 else pr.user
+            sha = make_sha(ds.seed, repo.id, "p", k, c)
+            repo.commits.append(
+                Commit(
+                    sha=sha,
+                    message=f"Work {c} on PR {k}",
+                    author_name=user.login if user else "Detached Author",
+                    author_email=f"{user.login}@users.example"
+                    if user
+                    else "nobody@example.invalid",
+                    author_date=committed,
+                    committer_date=committed,
+                    author=user,
+                    on_default_branch=pr.merged_at is not None,
+                )
+            )
+            pr.commit_shas.append(sha)
+        end = pr.closed_at or now
+        for _ in range(k % 3):
+            span = max(1, int((end - pr.created_at).total_seconds()))
+            submitted = pr.created_at + timedelta(seconds=rng.randint(1, span))
+            state = rng.choice(["APPROVED", "COMMENTED", "CHANGES_REQUESTED"])
+            reviewer = rng.choice(users)
+            pr.reviews.append(Review(ds.new_id(), 0, reviewer, state, submitted))
+        pr.reviews.sort(key=lambda r: (r.submitted_at, r.id))
+        pr.updated_at = max(
+            [pr.created_at, pr.closed_at or pr.created_at] + [r.submitted_at for r in pr.reviews]
+        )
+        items.append(pr)
+    # Issues: half of them closed.
+    for k in range(n):
+        created = _when(rng, now, timedelta(hours=1))
+        issue = Issue(
+            0, ds.new_id(), f"Issue {k} in {repo.name}", rng.choice(users), created, created
+        )
+        if k % 2 == 0:
+            issue.closed_at = min(now, created + timedelta(seconds=rng.randint(600, 10 * 86400)))
+            issue.updated_at = issue.closed_at
+        items.append(issue)
+    # Issues and pull requests share one number sequence, in creation order.
+    items.sort(key=lambda it: (it.created_at, it.id))
+    for number, item in enumerate(items, start=1):
+        item.number = number
+        for review in item.reviews:
+            review.pr_number = number
+        for sha in item.commit_shas:
+            repo.commit(sha).pr_number = number
+        repo.issues[number] = item
+    # Comments on issues and pull requests; a quarter of them edited later.
+    if items:
+        for k in range(n):
+            target = rng.choice(items)
+            span = max(1, int((now - target.created_at).total_seconds()))
+            created = target.created_at + timedelta(seconds=rng.randint(1, span))
+            updated = created
+            if k % 4 == 0:
+                updated = min(now, created + timedelta(seconds=rng.randint(60, 20 * 86400)))
+            comment = Comment(
+                ds.new_id(), target.number, rng.choice(users), f"Comment {k}", created, updated
+            )
+            repo.comments.append(comment)
+            target.updated_at = max(target.updated_at, updated)
+        repo.comments.sort(key=lambda c: (c.created_at, c.id))

@@ -1,0 +1,525 @@
+"""The simulator's HTTP server: auth, budgets, faults, ETags, counters, control API.
+
+A real `ThreadingHTTPServer` with HTTP/1.1 keep-alive, TCP_NODELAY and one write per
+response, so a keep-alive client pays no Nagle/delayed-ACK stall.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import random
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from . import routes
+from .activity import add_activity
+from .control import handle_control
+from .dataset import Dataset
+from .render import iso
+
+log = logging.getLogger("integrations.github.simulator")
+
+RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try"
+    " again. If you reach out to GitHub Support for help, please include the request ID."
+)
+
+
+@dataclass
+class Budget:
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds
+
+    @property
+    def used(self) -> int:
+        return max(0, self.limit - self.remaining)
+
+
+class SimulatorServer:
+    """A GitHub REST API peer over a dataset; `start()` serves it in a thread."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        app_id: str | int,
+        public_key_pem: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0,
+        fault_rate: float = 0.0,
+        secondary_rate: float = 0.0,
+        secondary_retry_after: int = 60,
+        budget: int = 5000,
+        window_seconds: float = 3600,
+        limit_status: int = 403,
+        token_ttl: float = 3600,
+        fault_seed: int | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.app_id = str(app_id)
+        self._public_key = load_pem_public_key(public_key_pem.encode())
+        self.host = host
+        self._port = port
+        self.latency_ms = latency_ms
+        self.fault_rate = fault_rate
+        self.secondary_rate = secondary_rate
+        self.secondary_retry_after = secondary_retry_after
+        self.default_budget = budget
+        self.window_seconds = window_seconds
+        self.limit_status = limit_status
+        self.token_ttl = token_ttl
+        self.fail_next = 0
+        self.secondary_next = 0
+        self.auth_failure = False
+        self._rng = random.Random(dataset.seed if fault_seed is None else fault_seed)
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[int, float]] = {}
+        self._budgets: dict[int, Budget] = {}
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.reset_stats()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1] if self._httpd else self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def bind(self) -> None:
+        if self._httpd is None:
+            self._httpd = _HTTPServer((self.host, self._port), _Handler)
+            self._httpd.sim = self
+
+    def start(self) -> SimulatorServer:
+        self.bind()
+        assert self._httpd is not None
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="github-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.bind()
+        assert self._httpd is not None
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- control
+
+    def set_budget(
+        self,
+        installation_id: int,
+        remaining: int,
+        limit: int | None = None,
+        reset_in: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        """Set an installation's budget; `reset_in` seconds until its window resets."""
+        with self._lock:
+            budget = self._budget(int(installation_id))
+            if limit is not None:
+                budget.limit = int(limit)
+            budget.remaining = int(remaining)
+            if reset_in is not None:
+                budget.reset_at = time.time() + float(reset_in)
+            if status is not None:
+                self.limit_status = int(status)
+
+    def set_faults(
+        self,
+        rate: float | None = None,
+        secondary_rate: float | None = None,
+        latency_ms: float | None = None,
+        *,
+        fail_next: int | None = None,
+        secondary_next: int | None = None,
+        secondary_retry_after: int | None = None,
+    ) -> None:
+        """5xx probability, secondary-limit probability, latency; or the next N requests."""
+        with self._lock:
+            if rate is not None:
+                self.fault_rate = float(rate)
+            if secondary_rate is not None:
+                self.secondary_rate = float(secondary_rate)
+            if latency_ms is not None:
+                self.latency_ms = float(latency_ms)
+            if fail_next is not None:
+                self.fail_next = int(fail_next)
+            if secondary_next is not None:
+                self.secondary_next = int(secondary_next)
+            if secondary_retry_after is not None:
+                self.secondary_retry_after = int(secondary_retry_after)
+
+    def configure(
+        self,
+        *,
+        token_ttl: float | None = None,
+        window_seconds: float | None = None,
+        limit_status: int | None = None,
+        auth_failure: bool | None = None,
+    ) -> None:
+        with self._lock:
+            if token_ttl is not None:
+                self.token_ttl = float(token_ttl)
+            if window_seconds is not None:
+                self.window_seconds = float(window_seconds)
+            if limit_status is not None:
+                self.limit_status = int(limit_status)
+            if auth_failure is not None:
+                self.auth_failure = bool(auth_failure)
+
+    def revoke_tokens(self) -> None:
+        """Every issued installation token stops working (the next use is a 401)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def add_activity(self, kind: str, **kwargs: Any) -> dict[str, Any]:
+        return add_activity(self.dataset, kind, **kwargs)
+
+    def min_requests(
+        self, installation_id: int, since: datetime, until: datetime, per_page: int = 100
+    ) -> int:
+        from .expectations import min_requests
+
+        return min_requests(self.dataset, installation_id, since, until, per_page)
+
+    def reset_stats(self) -> None:
+        self._stats_lock = getattr(self, "_stats_lock", threading.Lock())
+        with self._stats_lock:
+            self._by_installation: Counter[int] = Counter()
+            self._by_endpoint: Counter[str] = Counter()
+            self._by_status: Counter[int] = Counter()
+            self._not_modified: Counter[int] = Counter()
+            self._spent: Counter[int] = Counter()
+            self._total = 0
+            self._tokens_issued = 0
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since the last reset; installation ids are ints (strings over HTTP)."""
+        with self._stats_lock:
+            stats: dict[str, Any] = {
+                "requests_total": self._total,
+                "requests_by_installation": dict(self._by_installation),
+                "requests_by_endpoint": dict(self._by_endpoint),
+                "requests_by_status": dict(self._by_status),
+                "not_modified_total": sum(self._not_modified.values()),
+                "not_modified_by_installation": dict(self._not_modified),
+                "budget_spent": dict(self._spent),
+                "tokens_issued": self._tokens_issued,
+            }
+        with self._lock:
+            stats["budgets"] = {
+                iid: {"limit": b.limit, "remaining": b.remaining, "reset": int(b.reset_at)}
+                for iid, b in self._budgets.items()
+            }
+        return stats
+
+    # ----------------------------------------------------------------- internals
+
+    def _budget(self, installation_id: int) -> Budget:
+        """The installation's budget, rolled over when its window has passed (lock held)."""
+        now = time.time()
+        budget = self._budgets.get(installation_id)
+        if budget is None:
+            budget = Budget(self.default_budget, self.default_budget, now + self.window_seconds)
+            self._budgets[installation_id] = budget
+        elif now >= budget.reset_at:
+            budget.remaining = budget.limit
+            budget.reset_at = now + self.window_seconds
+        return budget
+
+    def _rate_headers(self, budget: Budget) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": str(budget.limit),
+            "x-ratelimit-remaining": str(budget.remaining),
+            "x-ratelimit-used": str(budget.used),
+            "x-ratelimit-reset": str(int(budget.reset_at)),
+            "x-ratelimit-resource": "core",
+        }
+
+    def _count(self, template: str, installation_id: int | None, status: int) -> None:
+        with self._stats_lock:
+            self._total += 1
+            self._by_endpoint[template] += 1
+            self._by_status[status] += 1
+            if installation_id is not None:
+                self._by_installation[installation_id] += 1
+                if status == 304:
+                    self._not_modified[installation_id] += 1
+
+    def _fault(self) -> str | None:
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return "5xx"
+            if self.fault_rate and self._rng.random() < self.fault_rate:
+                return "5xx"
+        return None
+
+    def _secondary(self) -> bool:
+        with self._lock:
+            if self.secondary_next > 0:
+                self.secondary_next -= 1
+                return True
+            return bool(self.secondary_rate and self._rng.random() < self.secondary_rate)
+
+    def _verify_jwt(self, authorization: str) -> str | None:
+        """None when the App JWT is valid, else GitHub's complaint."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return "A JSON web token could not be decoded"
+        try:
+            claims = jwt.decode(
+                token,
+                self._public_key,  # type: ignore[arg-type]
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError:
+            return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires"  # noqa: E501
+        except jwt.PyJWTError:
+            return "A JSON web token could not be decoded"
+        if str(claims["iss"]) != self.app_id:
+            return "'Issuer' claim ('iss') must be an Integer"
+        if int(claims["exp"]) - int(claims["iat"]) > 600:
+            return "'Expiration time' claim ('exp') is too far in the future"
+        return None
+
+    def _issue_token(self, installation_id: int) -> routes.Reply:
+        if installation_id not in self.dataset.installations:
+            return routes.Reply(404, routes.NOT_FOUND)
+        token = "ghs_" + secrets.token_urlsafe(27)
+        with self._lock:
+            expires = time.time() + self.token_ttl
+            self._tokens[token] = (installation_id, expires)
+        with self._stats_lock:
+            self._tokens_issued += 1
+        expires_at = datetime.fromtimestamp(expires, UTC)
+        return routes.Reply(
+            201,
+            {
+                "token": token,
+                "expires_at": iso(expires_at),
+                "permissions": {"contents": "read", "issues": "read", "pull_requests": "read"},
+                "repository_selection": "all",
+            },
+        )
+
+    def _installation_of(self, authorization: str) -> int | None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() not in ("token", "bearer") or not token:
+            return None
+        with self._lock:
+            if self.auth_failure:
+                return None
+            found = self._tokens.get(token)
+            if found is None or found[1] <= time.time():
+                return None
+            return found[0]
+
+    def handle(self, method: str, target: str, headers: Any, body: bytes) -> routes.Reply:
+        """Answer one request (the HTTP layer only frames it)."""
+        parts = urlsplit(target)
+        path = parts.path.rstrip("/") or "/"
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        base = f"http://{headers.get('Host') or f'{self.host}:{self.port}'}"
+        if path.startswith("/_sim/"):
+            return handle_control(self, method, path, query, body)
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        found = routes.match(method, path)
+        if found is None:
+            self._count(f"{method} (unknown)", None, 404)
+            return routes.Reply(404, routes.NOT_FOUND)
+        template, auth, handler, args = found
+        authorization = headers.get("Authorization") or ""
+        req = routes.Request(method, path, query, base, base, app_id=self.app_id)
+
+        if auth == "jwt":
+            installation_id = int(args[0]) if args else None
+            problem = self._verify_jwt(authorization)
+            if problem:
+                reply = routes.Reply(401, {"message": problem})
+            elif self._fault():
+                reply = routes.Reply(502, {"message": "Server Error"})
+            elif handler is None:
+                reply = self._issue_token(int(args[0]))
+            else:
+                with self.dataset.lock:
+                    reply = handler(self.dataset, req, *args)
+            self._count(template, installation_id, reply.status)
+            return reply
+
+        installation_id = self._installation_of(authorization)
+        if installation_id is None:
+            self._count(template, None, 401)
+            return routes.Reply(
+                401,
+                {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+            )
+        req.installation = self.dataset.installations[installation_id]
+        reply = self._answer(req, template, handler, args, headers, installation_id)
+        self._count(template, installation_id, reply.status)
+        return reply
+
+    def _answer(
+        self,
+        req: routes.Request,
+        template: str,
+        handler: routes.Handler | None,
+        args: tuple[str, ...],
+        headers: Any,
+        installation_id: int,
+    ) -> routes.Reply:
+        if self._fault():
+            return routes.Reply(self._rng.choice([500, 502, 503]), {"message": "Server Error"})
+        if handler is None:  # /rate_limit: free, reports the current window
+            with self._lock:
+                budget = self._budget(installation_id)
+                rate = {
+                    "limit": budget.limit,
+                    "remaining": budget.remaining,
+                    "reset": int(budget.reset_at),
+                    "used": budget.used,
+                    "resource": "core",
+                }
+                rate_headers = self._rate_headers(budget)
+            return routes.Reply(200, {"resources": {"core": rate}, "rate": rate}, rate_headers)
+        if self._secondary():
+            with self._lock:
+                rate_headers = self._rate_headers(self._budget(installation_id))
+            rate_headers["retry-after"] = str(self.secondary_retry_after)
+            return routes.Reply(
+                403,
+                {"message": SECONDARY_MESSAGE, "documentation_url": "https://docs.github.com/rest"},
+                rate_headers,
+            )
+        try:
+            with self.dataset.lock:
+                reply = handler(self.dataset, req, *args)
+        except routes.BadRequest as exc:
+            reply = routes.Reply(422, {"message": str(exc)})
+        payload = json.dumps(reply.body, separators=(",", ":")).encode()
+        if reply.status == 200:
+            etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
+            reply.headers["ETag"] = etag
+            wanted = {t.strip() for t in (headers.get("If-None-Match") or "").split(",")}
+            if etag in wanted or etag[2:] in wanted or "*" in wanted:
+                with self._lock:
+                    reply.headers.update(self._rate_headers(self._budget(installation_id)))
+                return routes.Reply(304, None, reply.headers)
+        with self._lock:
+            budget = self._budget(installation_id)
+            if budget.remaining <= 0:
+                budget.remaining = 0
+                return routes.Reply(
+                    self.limit_status,
+                    {
+                        "message": (
+                            f"API rate limit exceeded for installation ID {installation_id}."
+                        ),
+                        "documentation_url": RATE_LIMIT_DOCS,
+                    },
+                    self._rate_headers(budget),
+                )
+            budget.remaining -= 1
+            reply.headers.update(self._rate_headers(budget))
+        with self._stats_lock:
+            self._spent[installation_id] += 1
+        reply.body = payload
+        return reply
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    sim: SimulatorServer
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 120  # idle keep-alive connections are closed after this
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            reply = self.server.sim.handle(self.command, self.path, self.headers, body)
+        except Exception:
+            log.exception("simulator.request.failed path=%s", self.path)
+            reply = routes.Reply(500, {"message": "simulator error"})
+        self._write(reply)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+    def _write(self, reply: routes.Reply) -> None:
+        if reply.status == 304 or reply.body is None:
+            payload = b""
+        elif isinstance(reply.body, bytes):
+            payload = reply.body
+        else:
+            payload = json.dumps(reply.body, separators=(",", ":")).encode()
+        phrase = http.client.responses.get(reply.status, "Unknown")
+        lines = [
+            f"HTTP/1.1 {reply.status} {phrase}",
+            "Server: github.com (simulator)",
+            f"Date: {formatdate(usegmt=True)}",
+            "X-GitHub-Api-Version-Selected: 2022-11-28",
+            f"X-GitHub-Request-Id: {uuid.uuid4().hex[:20].upper()}",
+        ]
+        if reply.status != 304:
+            lines.append("Content-Type: application/json; charset=utf-8")
+        lines += [f"{k}: {v}" for k, v in reply.headers.items()]
+        lines.append(f"Content-Length: {len(payload)}")
+        lines.append("Connection: close" if self.close_connection else "Connection: keep-alive")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + payload)
