@@ -117,7 +117,10 @@ class SimulatorServer:
         self.bind()
         assert self._httpd is not None
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="github-simulator", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="github-simulator",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -1,0 +1,318 @@
+"""The real GitHub client against the running simulator, over HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from integrations.github.client import (
+    AuthenticationFailed,
+    GitHubApp,
+    GitHubClient,
+    RateLimit,
+    RateLimited,
+    RepositoryUnavailable,
+    TransientError,
+)
+from integrations.github.simulator.testing import RunningSimulator, generate_app_keypair
+
+COMMITS = "/repos/org-1/repo-1/commits"
+
+
+def _endpoint_count(sim: RunningSimulator, template: str) -> int:
+    return sim.server.stats()["requests_by_endpoint"].get(template, 0)
+
+
+def test_paginate_follows_link_across_many_pages_and_matches_the_dataset(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    repo = sim.dataset.repository("org-1/repo-1")
+    assert repo is not None
+    expected = [c.sha for c in repo.default_branch_commits()]
+
+    pages = list(client.paginate(COMMITS, {"per_page": 4}))
+
+    assert len(pages) == math.ceil(len(expected) / 4) > 5
+    assert [item["sha"] for page in pages for item in page.items] == expected
+    assert pages[-1].next_url is None
+
+
+def test_pagination_only_follows_link_never_guessed_page_numbers(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    pages = list(client.paginate("/repos/org-1/repo-1/issues", {"state": "all", "per_page": 7}))
+
+    for previous, page in itertools.pairwise(pages):
+        assert page.url == previous.next_url
+        assert "after=" in page.url and "page=" not in page.url.replace("per_page=", "")
+    repo = sim.dataset.repository("org-1/repo-1")
+    assert repo is not None
+    assert sum(len(p.items) for p in pages) == len(repo.issues)
+    assert _endpoint_count(sim, "GET /repos/{owner}/{repo}/issues") == len(pages)
+
+
+def test_a_304_spends_no_budget_and_ends_pagination(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    first = client.get_page(COMMITS, {"per_page": 5})
+    spent = sim.server.stats()["budget_spent"][1001]
+
+    pages = list(client.paginate(COMMITS, {"per_page": 5}, etag=first.etag))
+
+    assert len(pages) == 1
+    assert pages[0].not_modified and pages[0].items == [] and pages[0].status == 304
+    stats = sim.server.stats()
+    assert stats["budget_spent"][1001] == spent
+    assert stats["not_modified_by_installation"][1001] == 1
+    assert client.last_rate_limit is not None
+    assert client.last_rate_limit.remaining == 5000 - spent
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_primary_rate_limit_raises_rate_limited_with_the_reset(
+    sim: RunningSimulator, client: GitHubClient, status: int
+) -> None:
+    sim.server.set_budget(1001, remaining=0, reset_in=120, status=status)
+
+    with pytest.raises(RateLimited) as caught:
+        client.get_page(COMMITS)
+
+    error = caught.value
+    assert error.kind == "primary" and error.status == status
+    assert abs((error.reset_at - datetime.now(UTC)).total_seconds() - 120) < 5
+    assert error.rate_limit is not None and error.rate_limit.remaining == 0
+
+
+def test_secondary_rate_limit_honours_retry_after(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    sim.server.set_faults(secondary_next=1, secondary_retry_after=7)
+
+    with pytest.raises(RateLimited) as caught:
+        client.get_page(COMMITS)
+
+    assert caught.value.kind == "secondary"
+    assert abs((caught.value.reset_at - datetime.now(UTC)).total_seconds() - 7) < 3
+    assert client.get_page(COMMITS).status == 200
+
+
+def test_far_future_reset_is_capped_at_65_minutes(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    sim.server.set_budget(1001, remaining=0, reset_in=10 * 3600)
+
+    with pytest.raises(RateLimited) as caught:
+        client.get_page(COMMITS)
+
+    assert caught.value.reset_at <= datetime.now(UTC) + timedelta(minutes=65, seconds=1)
+    assert caught.value.reset_at >= datetime.now(UTC) + timedelta(minutes=64)
+
+
+def test_reset_in_milliseconds_is_capped_too() -> None:
+    millis = str(int(time.time() * 1000) + 60_000)
+    rate = RateLimit.from_headers({"x-ratelimit-remaining": "0", "x-ratelimit-reset": millis})
+
+    assert rate is not None and rate.reset_at is not None
+    assert rate.reset_at <= datetime.now(UTC) + timedelta(minutes=65, seconds=1)
+
+
+def test_server_errors_are_retried_until_success(
+    sim: RunningSimulator, make_client: Callable[..., GitHubClient]
+) -> None:
+    client = make_client(max_retries=3)
+    client.get_page(COMMITS)  # token cached
+    before = _endpoint_count(sim, "GET /repos/{owner}/{repo}/commits")
+    sim.server.set_faults(fail_next=2)
+
+    page = client.get_page(COMMITS)
+
+    assert page.status == 200
+    assert _endpoint_count(sim, "GET /repos/{owner}/{repo}/commits") - before == 3
+
+
+def test_persistent_server_errors_raise_transient_error_after_bounded_retries(
+    sim: RunningSimulator, make_client: Callable[..., GitHubClient]
+) -> None:
+    client = make_client(max_retries=2)
+    client.get_page(COMMITS)
+    before = _endpoint_count(sim, "GET /repos/{owner}/{repo}/commits")
+    sim.server.set_faults(fail_next=50)
+
+    with pytest.raises(TransientError):
+        client.get_page(COMMITS)
+
+    assert _endpoint_count(sim, "GET /repos/{owner}/{repo}/commits") - before == 3
+
+
+def test_read_timeout_raises_transient_error(
+    sim: RunningSimulator, make_client: Callable[..., GitHubClient]
+) -> None:
+    client = make_client(timeout=(1, 0.2), max_retries=1)
+    client.get_page(COMMITS)
+    sim.server.set_faults(latency_ms=600)
+
+    started = time.monotonic()
+    with pytest.raises(TransientError):
+        client.get_page(COMMITS)
+
+    assert time.monotonic() - started < 3
+
+
+def test_a_401_refreshes_the_token_once_and_succeeds(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    client.get_page(COMMITS)
+    sim.server.revoke_tokens()
+
+    page = client.get_page(COMMITS)
+
+    assert page.status == 200
+    stats = sim.server.stats()
+    assert stats["tokens_issued"] == 2
+    assert stats["requests_by_status"][401] == 1
+
+
+def test_a_second_401_raises_authentication_failed(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    sim.server.configure(auth_failure=True)
+
+    with pytest.raises(AuthenticationFailed):
+        client.get_page(COMMITS)
+
+    assert sim.server.stats()["requests_by_status"][401] == 2
+
+
+def test_an_expiring_token_is_refreshed_before_use() -> None:
+    from integrations.github.simulator.testing import running_simulator
+
+    with running_simulator(size="1x1x3", token_ttl=61) as sim:
+        app = GitHubApp(base_url=sim.url, app_id=sim.app_id, private_key=sim.private_key_pem)
+        client = GitHubClient(app=app, installation_id=1001, backoff_base=0.01)
+        client.get_page("/repos/org-1/repo-1/commits")
+        time.sleep(1.2)  # now inside the 60 s refresh margin
+
+        client.get_page("/repos/org-1/repo-1/commits")
+
+        stats = sim.server.stats()
+        assert stats["tokens_issued"] == 2
+        assert 401 not in stats["requests_by_status"]
+
+
+def test_installation_token_is_cached_across_clients(
+    sim: RunningSimulator, make_client: Callable[..., GitHubClient]
+) -> None:
+    make_client().get_page(COMMITS)
+    make_client().get_page(COMMITS)
+
+    assert sim.server.stats()["tokens_issued"] == 1
+
+
+def test_empty_repository_raises_repository_unavailable_409(client: GitHubClient) -> None:
+    with pytest.raises(RepositoryUnavailable) as caught:
+        client.get_page("/repos/org-1/repo-2/commits")
+
+    assert caught.value.status == 409 and caught.value.reason == "empty repository"
+
+
+def test_deleted_repository_raises_repository_unavailable_404(
+    make_client: Callable[..., GitHubClient],
+) -> None:
+    client = make_client(1003)
+    listed = [r["full_name"] for r in client.installation_repositories()]
+
+    with pytest.raises(RepositoryUnavailable) as caught:
+        client.get_page("/repos/org-3/repo-3/pulls")
+
+    assert "org-3/repo-3" in listed
+    assert caught.value.status == 404
+
+
+def test_another_installations_repository_is_404(client: GitHubClient) -> None:
+    with pytest.raises(RepositoryUnavailable) as caught:
+        client.get_page("/repos/org-2/repo-1/commits")
+
+    assert caught.value.status == 404
+
+
+def test_installation_repositories_and_installations_are_listed(
+    sim: RunningSimulator, app: GitHubApp, client: GitHubClient
+) -> None:
+    assert [i["id"] for i in app.list_installations()] == [1001, 1002, 1003]
+    assert [r["full_name"] for r in client.installation_repositories()] == [
+        "org-1/repo-1",
+        "org-1/repo-2",
+        "org-1/repo-3",
+    ]
+
+
+def test_a_jwt_signed_with_the_wrong_key_is_rejected(sim: RunningSimulator) -> None:
+    wrong_key, _ = generate_app_keypair()
+    app = GitHubApp(base_url=sim.url, app_id=sim.app_id, private_key=wrong_key)
+
+    with pytest.raises(AuthenticationFailed):
+        app.installation_token(1001)
+    with pytest.raises(AuthenticationFailed):
+        list(app.list_installations())
+
+
+def test_a_jwt_with_the_wrong_app_id_is_rejected(sim: RunningSimulator) -> None:
+    app = GitHubApp(base_url=sim.url, app_id=999, private_key=sim.private_key_pem)
+
+    with pytest.raises(AuthenticationFailed):
+        app.installation_token(1001)
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """Let debug events through whatever level the project configured, then restore."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("debug_logs")
+def test_tokens_jwts_and_keys_never_reach_messages_or_logs(
+    sim: RunningSimulator, app: GitHubApp, make_client: Callable[..., GitHubClient]
+) -> None:
+    client = make_client(max_retries=1)
+    messages: list[str] = []
+    with capture_logs() as logs:
+        token = app.installation_token(1001)
+        a_jwt = app.jwt()
+        client.get_page(COMMITS)
+        sim.server.set_faults(fail_next=5)
+        for path in (COMMITS, "/repos/org-1/repo-2/commits", "/repos/org-9/none/commits"):
+            try:
+                client.get_page(path)
+            except Exception as exc:  # every kind of failure, by design
+                messages.append(f"{exc!s} {exc!r}")
+        sim.server.set_budget(1001, remaining=0)
+        with pytest.raises(RateLimited) as limited:
+            client.get_page(COMMITS)
+        messages.append(f"{limited.value!s} {limited.value!r}")
+        sim.server.configure(auth_failure=True)
+        with pytest.raises(AuthenticationFailed) as failed:
+            client.get_page(COMMITS)
+        messages.append(f"{failed.value!s} {failed.value!r}")
+        wrong = GitHubApp(base_url=sim.url, app_id=1, private_key=generate_app_keypair()[0])
+        with pytest.raises(AuthenticationFailed) as refused:
+            wrong.installation_token(1001, force_refresh=True)
+        messages.append(f"{refused.value!s} {refused.value!r} {app!r} {client!r}")
+
+    text = "\n".join(messages) + "\n".join(repr(entry) for entry in logs)
+    assert len(logs) >= 8 and len(messages) == 6
+    key_body = sim.private_key_pem.splitlines()[5]
+    for secret in (token, a_jwt, a_jwt.split(".")[0], "ghs_", key_body, "PRIVATE KEY"):
+        assert secret not in text
+    assert "authorization" not in text.lower()
