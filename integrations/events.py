@@ -1,0 +1,340 @@
+"""GitHub REST objects -> ghsync Event rows, and the one bulk upsert that stores them.
+
+The REST backfill and the webhooks both map GitHub's objects through these functions,
+so both write the same natural key (repository, kind, github_id) and nothing is ever
+stored twice. Mapping is pure (dicts in, `EventData` out); `events_upsert` is the only
+function here that touches the database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+
+from integrations.models import Event, EventKind, Installation, Repository
+
+__all__ = [
+    "EventData",
+    "commit_event",
+    "events_upsert",
+    "issue_comment_event",
+    "issue_events",
+    "parse_github_time",
+    "pull_request_events",
+    "review_event",
+]
+
+TITLE_MAX = 512
+URL_MAX = 1024
+_ISSUE_NUMBER = re.compile(r"/(?:issues|pull)/(\d+)(?:[/#?].*)?$")
+
+# Rewritten when a row already exists; first_seen_at is never among them.
+_UPDATE_FIELDS = [
+    "installation",
+    "actor_login",
+    "actor_github_id",
+    "occurred_at",
+    "title",
+    "url",
+    "number",
+    "data",
+    "updated_at",
+]
+
+
+@dataclass(frozen=True)
+class EventData:
+    """The fields of one Event, without its installation and repository."""
+
+    kind: str
+    github_id: str
+    actor_login: str
+    actor_github_id: int | None
+    occurred_at: datetime
+    title: str = ""
+    url: str = ""
+    number: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.github_id)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_github_time(value: str | None) -> datetime | None:
+    """GitHub's ISO 8601 ("2024-05-01T12:00:00Z", or an offset in push payloads) as UTC."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _required_time(value: str | None, what: str) -> datetime:
+    parsed = parse_github_time(value)
+    if parsed is None:
+        raise ValueError(f"{what} has no timestamp")
+    return parsed
+
+
+def _one_line(text: str | None) -> str:
+    """The first non-blank line, trimmed to the title's 512 characters."""
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1] + "…"
+    return ""
+
+
+def _url(value: Any) -> str:
+    text = str(value or "")
+    return text if len(text) <= URL_MAX else ""
+
+
+def _actor(user: Mapping[str, Any] | None) -> tuple[str, int | None]:
+    if not user:
+        return "", None
+    github_id = user.get("id")
+    return str(user.get("login") or ""), int(github_id) if github_id is not None else None
+
+
+def _number_from_url(*urls: Any) -> int | None:
+    for url in urls:
+        found = _ISSUE_NUMBER.search(str(url or ""))
+        if found:
+            return int(found.group(1))
+    return None
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def commit_event(item: Mapping[str, Any]) -> EventData:
+    """A commit from the commits lists (`/commits`, `/pulls/{n}/commits`) or a push
+    payload. `occurred_at` is the author date. A commit whose author has no GitHub
+    account (`author: null`) keeps the git author's name and a NULL actor id."""
+    if "commit" in item:  # REST shape
+        sha = str(item["sha"])
+        git = item.get("commit") or {}
+        git_author = git.get("author") or {}
+        git_committer = git.get("committer") or {}
+        message = git.get("message") or ""
+        authored = parse_github_time(git_author.get("date"))
+        committed = parse_github_time(git_committer.get("date"))
+        login, github_id = _actor(item.get("author"))
+        url = item.get("html_url")
+    else:  # push payload shape: {"id", "message", "timestamp", "author": {name, username}}
+        sha = str(item["id"])
+        git_author = item.get("author") or {}
+        message = item.get("message") or ""
+        authored = committed = parse_github_time(item.get("timestamp"))
+        login, github_id = str(git_author.get("username") or ""), None
+        url = item.get("url")
+    occurred_at = authored or committed
+    if occurred_at is None:
+        raise ValueError(f"commit {sha} has no date")
+    data: dict[str, Any] = {"sha": sha, "author_name": str(git_author.get("name") or "")}
+    if committed is not None:
+        data["committed_at"] = committed.isoformat()
+    return EventData(
+        kind=EventKind.COMMIT,
+        github_id=sha,
+        actor_login=login or str(git_author.get("name") or ""),
+        actor_github_id=github_id,
+        occurred_at=occurred_at,
+        title=_one_line(message),
+        url=_url(url),
+        number=None,
+        data=data,
+    )
+
+
+def pull_request_events(item: Mapping[str, Any]) -> list[EventData]:
+    """`pr_opened` always; `pr_merged` when merged; `pr_closed` only when closed without
+    merging (a merged pull request is `pr_merged`, never also `pr_closed`)."""
+    number = int(item["number"])
+    login, github_id = _actor(item.get("user"))
+    title = _one_line(item.get("title"))
+    url = _url(item.get("html_url"))
+    events = [
+        EventData(
+            kind=EventKind.PR_OPENED,
+            github_id=str(number),
+            actor_login=login,
+            actor_github_id=github_id,
+            occurred_at=_required_time(item.get("created_at"), f"pull request {number}"),
+            title=title,
+            url=url,
+            number=number,
+            data={"state": "open"},
+        )
+    ]
+    merged_at = parse_github_time(item.get("merged_at"))
+    closed_at = parse_github_time(item.get("closed_at"))
+    if merged_at is not None:
+        merger_login, merger_id = (
+            _actor(item.get("merged_by")) if item.get("merged_by") else ("", None)
+        )
+        events.append(
+            EventData(
+                kind=EventKind.PR_MERGED,
+                github_id=str(number),
+                actor_login=merger_login or login,
+                actor_github_id=merger_id if merger_login else github_id,
+                occurred_at=merged_at,
+                title=title,
+                url=url,
+                number=number,
+                data={"merge_commit_sha": item.get("merge_commit_sha")},
+            )
+        )
+    elif closed_at is not None:
+        events.append(
+            EventData(
+                kind=EventKind.PR_CLOSED,
+                github_id=str(number),
+                actor_login=login,
+                actor_github_id=github_id,
+                occurred_at=closed_at,
+                title=title,
+                url=url,
+                number=number,
+                data={},
+            )
+        )
+    return events
+
+
+def review_event(item: Mapping[str, Any], pull_number: int) -> EventData | None:
+    """A submitted review; a pending (unsubmitted) review is not an event yet: None."""
+    submitted_at = parse_github_time(item.get("submitted_at"))
+    if submitted_at is None:
+        return None
+    login, github_id = _actor(item.get("user"))
+    state = str(item.get("state") or "").upper()
+    return EventData(
+        kind=EventKind.REVIEW_SUBMITTED,
+        github_id=str(item["id"]),
+        actor_login=login,
+        actor_github_id=github_id,
+        occurred_at=submitted_at,
+        title=_one_line(f"{state.replace('_', ' ').capitalize()} review on #{pull_number}"),
+        url=_url(item.get("html_url")),
+        number=int(pull_number),
+        data={"state": state},
+    )
+
+
+def issue_events(item: Mapping[str, Any]) -> list[EventData]:
+    """`issue_opened`, and `issue_closed` when closed. Pull requests appear in the
+    issues list (items with a `pull_request` key): they are not issues, so []."""
+    if "pull_request" in item:
+        return []
+    number = int(item["number"])
+    login, github_id = _actor(item.get("user"))
+    title = _one_line(item.get("title"))
+    url = _url(item.get("html_url"))
+    events = [
+        EventData(
+            kind=EventKind.ISSUE_OPENED,
+            github_id=str(number),
+            actor_login=login,
+            actor_github_id=github_id,
+            occurred_at=_required_time(item.get("created_at"), f"issue {number}"),
+            title=title,
+            url=url,
+            number=number,
+            data={},
+        )
+    ]
+    closed_at = parse_github_time(item.get("closed_at"))
+    if closed_at is not None:
+        closer_login, closer_id = (
+            _actor(item.get("closed_by")) if item.get("closed_by") else ("", None)
+        )
+        events.append(
+            EventData(
+                kind=EventKind.ISSUE_CLOSED,
+                github_id=str(number),
+                actor_login=closer_login or login,
+                actor_github_id=closer_id if closer_login else github_id,
+                occurred_at=closed_at,
+                title=title,
+                url=url,
+                number=number,
+                data={"state_reason": item.get("state_reason")},
+            )
+        )
+    return events
+
+
+def issue_comment_event(item: Mapping[str, Any]) -> EventData:
+    """A comment on an issue or pull request; `number` is the issue's. An edited
+    comment maps to the same key, so its row is updated, not duplicated."""
+    login, github_id = _actor(item.get("user"))
+    comment_id = str(item["id"])
+    return EventData(
+        kind=EventKind.ISSUE_COMMENT,
+        github_id=comment_id,
+        actor_login=login,
+        actor_github_id=github_id,
+        occurred_at=_required_time(item.get("created_at"), f"comment {comment_id}"),
+        title=_one_line(item.get("body")),
+        url=_url(item.get("html_url")),
+        number=_number_from_url(item.get("issue_url"), item.get("html_url")),
+        data={"updated_at": item.get("updated_at")},
+    )
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def events_upsert(
+    *, installation: Installation, repository: Repository, events: Iterable[EventData]
+) -> int:
+    """Store `events` of one repository in one INSERT ... ON CONFLICT DO UPDATE on the
+    natural key; returns the number of rows written (inserted or updated).
+
+    A row that exists is updated in place (an edited comment, a PR that got merged)
+    and keeps its `first_seen_at`. Duplicates within `events` are collapsed (last
+    wins), because PostgreSQL refuses to update one row twice in a statement."""
+    by_key: dict[tuple[str, str], EventData] = {}
+    for event in events:
+        by_key[event.key] = event
+    if not by_key:
+        return 0
+    now = timezone.now()
+    rows = [
+        Event(
+            installation=installation,
+            repository=repository,
+            kind=event.kind,
+            github_id=event.github_id,
+            actor_login=event.actor_login[:255],
+            actor_github_id=event.actor_github_id,
+            occurred_at=event.occurred_at,
+            title=event.title[:TITLE_MAX],
+            url=event.url,
+            number=event.number,
+            data=event.data,
+            first_seen_at=now,
+            updated_at=now,
+        )
+        for event in by_key.values()
+    ]
+    Event.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["repository", "kind", "github_id"],
+        update_fields=_UPDATE_FIELDS,
+    )
+    return len(rows)
