@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import logging
+import math
 import random
 import secrets
 import socket
@@ -46,7 +47,7 @@ SECONDARY_MESSAGE = (
 class Budget:
     limit: int
     remaining: int
-    reset_at: float  # epoch seconds
+    reset_at: float  # whole epoch seconds, as the x-ratelimit-reset header says
 
     @property
     def used(self) -> int:
@@ -162,7 +163,7 @@ class SimulatorServer:
                 budget.limit = int(limit)
             budget.remaining = int(remaining)
             if reset_in is not None:
-                budget.reset_at = time.time() + float(reset_in)
+                budget.reset_at = math.ceil(time.time() + float(reset_in))
             if status is not None:
                 self.limit_status = int(status)
 
@@ -262,11 +263,13 @@ class SimulatorServer:
         now = time.time()
         budget = self._budgets.get(installation_id)
         if budget is None:
-            budget = Budget(self.default_budget, self.default_budget, now + self.window_seconds)
+            budget = Budget(
+                self.default_budget, self.default_budget, math.ceil(now + self.window_seconds)
+            )
             self._budgets[installation_id] = budget
         elif now >= budget.reset_at:
             budget.remaining = budget.limit
-            budget.reset_at = now + self.window_seconds
+            budget.reset_at = math.ceil(now + self.window_seconds)
         return budget
 
     def _rate_headers(self, budget: Budget) -> dict[str, str]:

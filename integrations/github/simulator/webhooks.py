@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import render
 from .activity import pick_repository
@@ -156,22 +156,31 @@ def deliver(
 ) -> int:
     """POST one signed delivery; returns the HTTP status (redeliver with the same id)."""
     body = json.dumps(payload).encode()
-    request = urllib.request.Request(  # noqa: S310 (the URL is the test's own app)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "GitHub-Hookshot/sim",
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
-            "X-GitHub-Hook-ID": "1",
-            "X-GitHub-Hook-Installation-Target-Type": "integration",
-            "X-Hub-Signature-256": sign(body, secret),
-        },
+    parts = urlsplit(url)
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     )
+    connection = connection_class(parts.netloc, timeout=timeout)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        connection.request(
+            "POST",
+            target,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "GitHub-Hookshot/sim",
+                "X-GitHub-Event": event,
+                "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+                "X-GitHub-Hook-ID": "1",
+                "X-GitHub-Hook-Installation-Target-Type": "integration",
+                "X-Hub-Signature-256": sign(body, secret),
+            },
+        )
+        response = connection.getresponse()
+        response.read()
+        return int(response.status)
+    finally:
+        connection.close()
