@@ -77,6 +77,8 @@ def add_activity(
         counter = dataset.new_id()
         user = dataset.users[counter % len(dataset.users)]
         events: list[tuple[str, str, str]] = []
+        pr: Issue | None
+        issue: Issue | None
         if kind == "commit":
             sha = make_sha(dataset.seed, target.id, "live", counter)
             target.commits.append(
