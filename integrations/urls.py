@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from integrations.webhooks.views import github_webhook
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("webhooks/github/", github_webhook, name="github-webhook"),
+]
