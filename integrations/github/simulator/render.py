@@ -1,11 +1,17 @@
-"""GitHub REST JSON shapes for dataset objects (the fields ghsync and its peers read)."""
+"""GitHub REST JSON shapes for dataset objects.
+
+Complete enough that clients which validate every response against GitHub's OpenAPI
+schema (githubkit's pydantic models) accept them: users, repositories, pull requests,
+issues, commits and reviews carry every field GitHub marks required, with GitHub's
+URL templates. That also keeps page sizes, and so parse costs, close to GitHub's.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from .dataset import Comment, Commit, Installation, Issue, Repository, Review, User
+from .dataset import Comment, Commit, Installation, Issue, Repository, Review, User, make_sha
 
 WEB = "https://github.com"
 
@@ -14,29 +20,45 @@ def iso(t: datetime | None) -> str | None:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
 
 
+def _simple_user(login: str, id_: int, node_id: str, kind: str, api: str) -> dict[str, Any]:
+    """GitHub's `simple-user` schema."""
+    base = f"{api}/users/{login}"
+    return {
+        "login": login,
+        "id": id_,
+        "node_id": node_id,
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{id_}?v=4",
+        "gravatar_id": "",
+        "url": base,
+        "html_url": f"{WEB}/{login}",
+        "followers_url": f"{base}/followers",
+        "following_url": f"{base}/following{{/other_user}}",
+        "gists_url": f"{base}/gists{{/gist_id}}",
+        "starred_url": f"{base}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{base}/subscriptions",
+        "organizations_url": f"{base}/orgs",
+        "repos_url": f"{base}/repos",
+        "events_url": f"{base}/events{{/privacy}}",
+        "received_events_url": f"{base}/received_events",
+        "type": kind,
+        "user_view_type": "public",
+        "site_admin": False,
+    }
+
+
 def user(u: User | None, api: str) -> dict[str, Any] | None:
     if u is None:
         return None
-    return {
-        "login": u.login,
-        "id": u.id,
-        "node_id": f"U_{u.id}",
-        "type": "User",
-        "site_admin": False,
-        "url": f"{api}/users/{u.login}",
-        "html_url": f"{WEB}/{u.login}",
-    }
+    return _simple_user(u.login, u.id, f"U_{u.id}", "User", api)
 
 
 def account(inst: Installation, api: str) -> dict[str, Any]:
-    return {
-        "login": inst.account_login,
-        "id": inst.account_id,
-        "node_id": f"O_{inst.account_id}",
-        "type": inst.account_type,
-        "url": f"{api}/orgs/{inst.account_login}",
-        "html_url": f"{WEB}/{inst.account_login}",
-    }
+    body = _simple_user(
+        inst.account_login, inst.account_id, f"O_{inst.account_id}", inst.account_type, api
+    )
+    if inst.account_type == "Organization":
+        body["url"] = f"{api}/orgs/{inst.account_login}"
+    return body
 
 
 def installation(inst: Installation, api: str, app_id: str) -> dict[str, Any]:
@@ -58,8 +80,50 @@ def installation(inst: Installation, api: str, app_id: str) -> dict[str, Any]:
     }
 
 
+_REPO_URLS = {
+    "forks_url": "/forks",
+    "keys_url": "/keys{/key_id}",
+    "collaborators_url": "/collaborators{/collaborator}",
+    "teams_url": "/teams",
+    "hooks_url": "/hooks",
+    "issue_events_url": "/issues/events{/number}",
+    "events_url": "/events",
+    "assignees_url": "/assignees{/user}",
+    "branches_url": "/branches{/branch}",
+    "tags_url": "/tags",
+    "blobs_url": "/git/blobs{/sha}",
+    "git_tags_url": "/git/tags{/sha}",
+    "git_refs_url": "/git/refs{/sha}",
+    "trees_url": "/git/trees{/sha}",
+    "statuses_url": "/statuses/{sha}",
+    "languages_url": "/languages",
+    "stargazers_url": "/stargazers",
+    "contributors_url": "/contributors",
+    "subscribers_url": "/subscribers",
+    "subscription_url": "/subscription",
+    "commits_url": "/commits{/sha}",
+    "git_commits_url": "/git/commits{/sha}",
+    "comments_url": "/comments{/number}",
+    "issue_comment_url": "/issues/comments{/number}",
+    "contents_url": "/contents/{+path}",
+    "compare_url": "/compare/{base}...{head}",
+    "merges_url": "/merges",
+    "archive_url": "/{archive_format}{/ref}",
+    "downloads_url": "/downloads",
+    "issues_url": "/issues{/number}",
+    "pulls_url": "/pulls{/number}",
+    "milestones_url": "/milestones{/number}",
+    "notifications_url": "/notifications{?since,all,participating}",
+    "labels_url": "/labels{/name}",
+    "releases_url": "/releases{/id}",
+    "deployments_url": "/deployments",
+}
+
+
 def repository(repo: Repository, inst: Installation, api: str) -> dict[str, Any]:
-    return {
+    """GitHub's `repository` schema (as /installation/repositories lists it)."""
+    url = f"{api}/repos/{repo.full_name}"
+    body: dict[str, Any] = {
         "id": repo.id,
         "node_id": f"R_{repo.id}",
         "name": repo.name,
@@ -67,17 +131,49 @@ def repository(repo: Repository, inst: Installation, api: str) -> dict[str, Any]
         "private": repo.private,
         "owner": account(inst, api),
         "html_url": f"{WEB}/{repo.full_name}",
-        "url": f"{api}/repos/{repo.full_name}",
-        "default_branch": repo.default_branch,
-        "archived": False,
-        "disabled": False,
+        "description": None,
         "fork": False,
-        "visibility": "private" if repo.private else "public",
-        "created_at": iso(repo.created_at),
-        "updated_at": iso(repo.created_at),
-        "pushed_at": iso(repo.commits[0].committer_date) if repo.commits else None,
-        "size": 0 if repo.empty else 100,
+        "url": url,
     }
+    body.update({key: url + suffix for key, suffix in _REPO_URLS.items()})
+    body.update(
+        {
+            "git_url": f"git://github.com/{repo.full_name}.git",
+            "ssh_url": f"git@github.com:{repo.full_name}.git",
+            "clone_url": f"{WEB}/{repo.full_name}.git",
+            "svn_url": f"{WEB}/{repo.full_name}",
+            "mirror_url": None,
+            "homepage": None,
+            "language": "Python",
+            "forks_count": 0,
+            "forks": 0,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "watchers": 0,
+            "size": 0 if repo.empty else 100,
+            "default_branch": repo.default_branch,
+            "open_issues_count": sum(1 for i in repo.issues.values() if not i.closed_at),
+            "open_issues": sum(1 for i in repo.issues.values() if not i.closed_at),
+            "is_template": False,
+            "topics": [],
+            "has_issues": True,
+            "has_projects": False,
+            "has_wiki": False,
+            "has_pages": False,
+            "has_downloads": True,
+            "has_discussions": False,
+            "archived": False,
+            "disabled": False,
+            "visibility": "private" if repo.private else "public",
+            "license": None,
+            "allow_forking": True,
+            "web_commit_signoff_required": False,
+            "pushed_at": iso(repo.commits[0].committer_date) if repo.commits else None,
+            "created_at": iso(repo.created_at),
+            "updated_at": iso(repo.created_at),
+        }
+    )
+    return body
 
 
 def commit(c: Commit, repo: Repository, api: str) -> dict[str, Any]:
@@ -86,7 +182,9 @@ def commit(c: Commit, repo: Repository, api: str) -> dict[str, Any]:
         "node_id": f"C_{c.sha[:12]}",
         "url": f"{api}/repos/{repo.full_name}/commits/{c.sha}",
         "html_url": f"{WEB}/{repo.full_name}/commit/{c.sha}",
+        "comments_url": f"{api}/repos/{repo.full_name}/commits/{c.sha}/comments",
         "commit": {
+            "url": f"{api}/repos/{repo.full_name}/git/commits/{c.sha}",
             "author": {"name": c.author_name, "email": c.author_email, "date": iso(c.author_date)},
             "committer": {
                 "name": c.author_name,
@@ -94,7 +192,18 @@ def commit(c: Commit, repo: Repository, api: str) -> dict[str, Any]:
                 "date": iso(c.committer_date),
             },
             "message": c.message,
+            "tree": {
+                "sha": make_sha("tree", c.sha),
+                "url": f"{api}/repos/{repo.full_name}/git/trees/{make_sha('tree', c.sha)}",
+            },
             "comment_count": 0,
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
         },
         "author": user(c.author, api),
         "committer": user(c.author, api),
@@ -103,34 +212,85 @@ def commit(c: Commit, repo: Repository, api: str) -> dict[str, Any]:
 
 
 def _issue_common(item: Issue, repo: Repository, api: str) -> dict[str, Any]:
+    issue_url = f"{api}/repos/{repo.full_name}/issues/{item.number}"
     return {
         "id": item.id,
         "node_id": f"I_{item.id}",
         "number": item.number,
         "title": item.title,
         "user": user(item.user, api),
+        "labels": [],
         "state": item.state,
         "locked": False,
+        "assignee": None,
+        "assignees": [],
+        "milestone": None,
         "body": f"{item.title}.",
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
         "closed_at": iso(item.closed_at),
         "author_association": "MEMBER",
+        "active_lock_reason": None,
+        "comments_url": f"{issue_url}/comments",
     }
 
 
-def pull(item: Issue, repo: Repository, api: str) -> dict[str, Any]:
+def pull(
+    item: Issue, repo: Repository, api: str, inst: Installation | None = None
+) -> dict[str, Any]:
+    """GitHub's `pull-request-simple` schema (the list's items); `inst` renders the
+    head and base repositories in full, as GitHub does."""
     body = _issue_common(item, repo, api)
-    head_sha = item.commit_shas[-1] if item.commit_shas else None
+    head_sha = item.commit_shas[-1] if item.commit_shas else make_sha("empty", item.id)
+    base_sha = make_sha("base", repo.id, item.number)
+    url = f"{api}/repos/{repo.full_name}/pulls/{item.number}"
+    issue_url = f"{api}/repos/{repo.full_name}/issues/{item.number}"
+    repo_body = repository(repo, inst, api) if inst is not None else None
+    owner = repo_body["owner"] if repo_body else None
     body.update(
         {
-            "url": f"{api}/repos/{repo.full_name}/pulls/{item.number}",
+            "url": url,
             "html_url": f"{WEB}/{repo.full_name}/pull/{item.number}",
+            "diff_url": f"{WEB}/{repo.full_name}/pull/{item.number}.diff",
+            "patch_url": f"{WEB}/{repo.full_name}/pull/{item.number}.patch",
+            "issue_url": issue_url,
+            "commits_url": f"{url}/commits",
+            "review_comments_url": f"{url}/comments",
+            "review_comment_url": f"{api}/repos/{repo.full_name}/pulls/comments{{/number}}",
+            "comments_url": f"{issue_url}/comments",
+            "statuses_url": f"{api}/repos/{repo.full_name}/statuses/{head_sha}",
             "merged_at": iso(item.merged_at),
             "merge_commit_sha": head_sha if item.merged_at else None,
+            "requested_reviewers": [],
+            "requested_teams": [],
             "draft": False,
-            "head": {"ref": f"topic-{item.number}", "sha": head_sha},
-            "base": {"ref": repo.default_branch},
+            "head": {
+                "label": f"{repo.owner}:topic-{item.number}",
+                "ref": f"topic-{item.number}",
+                "sha": head_sha,
+                "user": owner,
+                "repo": repo_body,
+            },
+            "base": {
+                "label": f"{repo.owner}:{repo.default_branch}",
+                "ref": repo.default_branch,
+                "sha": base_sha,
+                "user": owner,
+                "repo": repo_body,
+            },
+            "_links": {
+                "self": {"href": url},
+                "html": {"href": f"{WEB}/{repo.full_name}/pull/{item.number}"},
+                "issue": {"href": issue_url},
+                "comments": {"href": f"{issue_url}/comments"},
+                "review_comments": {"href": f"{url}/comments"},
+                "review_comment": {
+                    "href": f"{api}/repos/{repo.full_name}/pulls/comments{{/number}}"
+                },
+                "commits": {"href": f"{url}/commits"},
+                "statuses": {"href": f"{api}/repos/{repo.full_name}/statuses/{head_sha}"},
+            },
+            "auto_merge": None,
         }
     )
     return body
@@ -142,16 +302,21 @@ def issue(item: Issue, repo: Repository, api: str) -> dict[str, Any]:
     body.update(
         {
             "url": f"{api}/repos/{repo.full_name}/issues/{item.number}",
+            "repository_url": f"{api}/repos/{repo.full_name}",
+            "labels_url": f"{api}/repos/{repo.full_name}/issues/{item.number}/labels{{/name}}",
+            "events_url": f"{api}/repos/{repo.full_name}/issues/{item.number}/events",
             "html_url": f"{WEB}/{repo.full_name}/{kind}/{item.number}",
             "comments": sum(1 for c in repo.comments if c.issue_number == item.number),
-            "labels": [],
             "state_reason": ("completed" if item.closed_at else None),
+            "type": None,  # GitHub's issue type; tap-github reads it unconditionally
         }
     )
     if item.is_pull_request:
         body["pull_request"] = {
             "url": f"{api}/repos/{repo.full_name}/pulls/{item.number}",
             "html_url": f"{WEB}/{repo.full_name}/pull/{item.number}",
+            "diff_url": f"{WEB}/{repo.full_name}/pull/{item.number}.diff",
+            "patch_url": f"{WEB}/{repo.full_name}/pull/{item.number}.patch",
             "merged_at": iso(item.merged_at),
         }
     return body
@@ -166,6 +331,10 @@ def review(r: Review, repo: Repository, api: str) -> dict[str, Any]:
         "state": r.state,
         "html_url": f"{WEB}/{repo.full_name}/pull/{r.pr_number}#pullrequestreview-{r.id}",
         "pull_request_url": f"{api}/repos/{repo.full_name}/pulls/{r.pr_number}",
+        "_links": {
+            "html": {"href": f"{WEB}/{repo.full_name}/pull/{r.pr_number}#pullrequestreview-{r.id}"},
+            "pull_request": {"href": f"{api}/repos/{repo.full_name}/pulls/{r.pr_number}"},
+        },
         "submitted_at": iso(r.submitted_at),
         "commit_id": None,
         "author_association": "MEMBER",

@@ -195,7 +195,7 @@ def pulls(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
     if isinstance(repo, Reply):
         return repo
     items = _sorted(_state_filter(repo.pulls, req), req, "created", "desc")
-    return paged(req, [render.pull(p, repo, req.api) for p in items])
+    return paged(req, [render.pull(p, repo, req.api, req.installation) for p in items])
 
 
 def _pull(repo: Repository, number: str) -> Any:
@@ -208,7 +208,9 @@ def pull_detail(ds: Dataset, req: Request, owner: str, name: str, number: str) -
     if isinstance(repo, Reply):
         return repo
     pr = _pull(repo, number)
-    return Reply(200, render.pull(pr, repo, req.api)) if pr else Reply(404, NOT_FOUND)
+    if pr is None:
+        return Reply(404, NOT_FOUND)
+    return Reply(200, render.pull(pr, repo, req.api, req.installation))
 
 
 def pull_reviews(ds: Dataset, req: Request, owner: str, name: str, number: str) -> Reply:

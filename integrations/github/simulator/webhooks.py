@@ -96,7 +96,7 @@ def activity_payload(
         elif event == "pull_request":
             pr = pulls[-1]
             action = "closed" if pr.closed_at else "opened"
-            rendered = render.pull(pr, target, API)
+            rendered = render.pull(pr, target, API, inst)
             rendered["merged"] = pr.merged_at is not None
             body.update({"action": action, "number": pr.number, "pull_request": rendered})
         elif event == "pull_request_review":
@@ -106,7 +106,7 @@ def activity_payload(
                 {
                     "action": "submitted",
                     "review": render.review(review, target, API),
-                    "pull_request": render.pull(pr, target, API),
+                    "pull_request": render.pull(pr, target, API, inst),
                 }
             )
         elif event == "issues":
