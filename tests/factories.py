@@ -6,7 +6,6 @@ import itertools
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 
 from integrations.models import Installation, InstallationMember, MemberRole, Repository
 
@@ -25,7 +24,7 @@ def make_installation(
     github_id: int | None = None,
     account_login: str | None = None,
     repos: int = 2,
-    owner: AbstractBaseUser | None | bool = True,
+    owner: Any = True,
     **fields: Any,
 ) -> Installation:
     """An active installation with `repos` active repositories and, unless owner=False,
