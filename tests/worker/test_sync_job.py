@@ -1,0 +1,422 @@
+"""The worker against the running simulator over HTTP: what a sync stores and spends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from structlog.testing import capture_logs
+
+from integrations.models import Event, InstallationSyncStatus, StreamState
+from sync.models import IngestionJob, JobStatus
+from sync.worker import Outcome
+from tests.worker.support import World, drive, start_job, stored_events, sync_once
+
+pytestmark = pytest.mark.django_db
+
+StartWorld = Callable[..., World]
+
+
+def _events(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+def test_full_backfill_stores_exactly_the_expected_events(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x3x16")
+    installation = world.installation()
+    job_id = start_job(installation)
+
+    with capture_logs() as logs:
+        assert drive(job_id) == [Outcome.COMPLETED]
+
+    job = IngestionJob.objects.get(pk=job_id)
+    stored = stored_events(installation)
+    expected = world.expected(installation.github_id, job.since)
+    assert expected - stored == set()  # nothing missing
+    assert stored - world.true_events(installation.github_id) == set()  # nothing invented
+    assert Event.objects.filter(installation=installation).count() == len(stored)
+    # The special cases are in the expected set, so they are stored: authorless commits
+    # (git name, no account) and commits of merged PRs dated before the window.
+    authorless = Event.objects.filter(kind="commit", actor_github_id__isnull=True)
+    assert authorless.exists() and all(e.actor_login for e in authorless)
+    assert Event.objects.filter(
+        kind="commit", data__committed_at__lt=job.since.isoformat()
+    ).exists()
+    # A perfect client's cost for this window; ours reads the repositories from the DB.
+    assert world.spent(1001) <= world.sim.server.min_requests(1001, job.since, timezone.now())
+
+    assert job.status == JobStatus.COMPLETED and job.error is None and job.failures == []
+    assert (job.progress_current, job.progress_total) == (3, 3)
+    assert job.events_ingested >= len(stored) and job.lease_token is None
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.IDLE
+    assert installation.last_synced_at == job.started_at
+    assert installation.last_sync_error is None
+    assert installation.rate_limit_remaining == 5000 - world.spent(1001)
+    assert installation.rate_limit_limit == 5000 and installation.rate_limit_reset_at is not None
+    started = _events(logs, "sync.job.started")
+    assert started == [{**started[0], "job_id": job_id, "installation_id": 1001, "repo_count": 3}]
+    progress = _events(logs, "sync.job.progress")
+    assert [(p["current"], p["total"]) for p in progress] == [(1, 3), (2, 3), (3, 3)]
+    assert progress[-1]["events_ingested"] == job.events_ingested
+    (completed,) = _events(logs, "sync.job.completed")
+    assert completed["events_ingested"] == job.events_ingested
+    assert completed["failed_repositories"] == 0 and completed["duration_ms"] >= 0
+
+
+def test_resync_with_nothing_changed_spends_almost_no_budget(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x3x16")
+    installation = world.installation()
+    first = sync_once(installation)
+    before = stored_events(installation)
+    sync_once(installation)  # reads from the high-water marks: a small tail
+    world.sim.server.reset_stats()
+
+    third = sync_once(installation)
+
+    stats = world.sim.server.stats()
+    # Every listing answers 304; only the empty repository's commits (409) cost one.
+    assert world.spent(1001) <= 1
+    assert stats["not_modified_total"] == 2 * 4 + 3  # two repos x 4 listings + empty repo
+    assert stored_events(installation) == before
+    assert third.events_ingested == 0
+    assert (
+        StreamState.objects.filter(repository__installation=installation).exclude(etag="").count()
+        == 11
+    )
+    installation.refresh_from_db()
+    assert installation.last_synced_at == third.started_at
+    assert third.started_at and first.started_at and third.started_at > first.started_at
+
+
+def test_sync_after_new_activity_picks_it_up_and_updates_an_edited_comment(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x3x16")
+    installation = world.installation()
+    sync_once(installation)
+    sync_once(installation)
+    new: set[tuple[str, str, str]] = set()
+    for kind in ("commit", "pr_opened", "pr_merged", "pr_closed", "review_submitted",
+                 "issue_opened", "issue_closed", "issue_comment"):  # fmt: skip
+        created = world.sim.server.add_activity(kind, installation_id=1001, repo="org-1/repo-1")
+        new |= {tuple(e) for e in created["events"]}
+    world.sim.server.add_activity("comment_edited", repo="org-1/repo-3")
+    edited_id = str(
+        max(
+            _sim_repo(world, "org-1/repo-3").comments,
+            key=lambda c: (c.created_at, c.id),
+        ).id
+    )
+    edited_before = Event.objects.get(kind="issue_comment", github_id=edited_id)
+    before = stored_events(installation)
+    assert not new & before
+
+    job = sync_once(installation)
+
+    stored = stored_events(installation)
+    assert new <= stored
+    assert stored - before == new
+    assert stored <= world.true_events(1001)
+    edited = Event.objects.get(kind="issue_comment", github_id=edited_id)
+    assert edited.pk == edited_before.pk and edited.first_seen_at == edited_before.first_seen_at
+    assert edited.data["updated_at"] != edited_before.data["updated_at"]
+    assert job.events_ingested >= len(new)
+
+
+@pytest.mark.parametrize("limit_status", [403, 429])
+def test_primary_rate_limit_blocks_the_job_until_the_reset_and_it_resumes_exactly(
+    start_world: StartWorld, fast_settings: Any, limit_status: int
+) -> None:
+    fast_settings.SYNC_MIN_BUDGET = -1  # no reserve: run into the limit itself
+    world = start_world(size="1x1x10", budget=6, window_seconds=1, limit_status=limit_status)
+    installation = world.installation()
+    job_id = start_job(installation)
+
+    with capture_logs() as logs:
+        outcomes = drive(job_id)
+
+    assert outcomes[0] == Outcome.BLOCKED and outcomes[-1] == Outcome.COMPLETED
+    blocked = _events(logs, "sync.job.blocked")
+    assert blocked and {b["reason"] for b in blocked} == {"primary_rate_limit"}
+    assert world.sim.server.stats()["requests_by_status"].get(limit_status, 0) >= 1
+    job = IngestionJob.objects.get(pk=job_id)
+    assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.IDLE
+    assert installation.blocked_until is None and job.blocked_until is None
+
+
+def test_job_is_blocked_with_blocked_until_at_the_reset_and_the_installation_too(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    fast_settings.SYNC_MIN_BUDGET = -1
+    world = start_world(size="1x1x10", budget=3, window_seconds=30)
+    installation = world.installation()
+    job_id = start_job(installation)
+
+    with capture_logs() as logs:
+        assert _run_once(job_id) == Outcome.BLOCKED
+
+    job = IngestionJob.objects.get(pk=job_id)
+    reset = world.sim.server.stats()["budgets"][1001]["reset"]
+    assert job.status == JobStatus.BLOCKED and job.lease_token is None
+    assert job.blocked_until is not None
+    assert abs(job.blocked_until.timestamp() - reset) <= 2
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.BLOCKED
+    assert installation.blocked_until == job.blocked_until
+    assert installation.rate_limit_remaining == 0
+    (blocked,) = _events(logs, "sync.job.blocked")
+    assert blocked["job_id"] == job_id and blocked["reason"] == "primary_rate_limit"
+    # A message delivered before the reset does nothing.
+    assert _run_once(job_id) == Outcome.NOT_CLAIMED
+
+
+def test_budget_reserve_pauses_before_the_limit_and_never_spends_the_reserve(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    fast_settings.SYNC_MIN_BUDGET = 5
+    world = start_world(size="1x1x10", budget=10, window_seconds=1)
+    installation = world.installation()
+    job_id = start_job(installation)
+    outcomes: list[Outcome] = []
+    remaining_at_pause: list[int] = []
+
+    with capture_logs() as logs:
+        while not outcomes or outcomes[-1] != Outcome.COMPLETED:
+            outcomes.append(_run_once(job_id))
+            if outcomes[-1] == Outcome.BLOCKED:
+                remaining_at_pause.append(world.sim.server.stats()["budgets"][1001]["remaining"])
+                drive_wait(job_id)
+            assert len(outcomes) < 30
+
+    assert remaining_at_pause and all(r == 5 for r in remaining_at_pause)
+    assert {b["reason"] for b in _events(logs, "sync.job.blocked")} == {"budget_reserve"}
+    assert world.sim.server.stats()["requests_by_status"].get(403, 0) == 0
+    job = IngestionJob.objects.get(pk=job_id)
+    assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
+
+
+def test_secondary_rate_limit_blocks_for_retry_after_then_completes(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x2x10")
+    world.sim.server.set_faults(secondary_next=2, secondary_retry_after=1)
+    installation = world.installation()
+    job_id = start_job(installation)
+
+    with capture_logs() as logs:
+        outcomes = drive(job_id)
+
+    assert outcomes == [Outcome.BLOCKED, Outcome.BLOCKED, Outcome.COMPLETED]
+    blocked = _events(logs, "sync.job.blocked")
+    assert [b["reason"] for b in blocked] == ["secondary_rate_limit"] * 2
+    job = IngestionJob.objects.get(pk=job_id)
+    assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
+
+
+def test_transient_storm_is_retried_from_the_checkpoint_and_ends_exact(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x2x10")
+    installation = world.installation()
+    job_id = start_job(installation)
+    world.sim.server.set_faults(fail_next=4)  # outlasts the client's 3 retries
+
+    with capture_logs() as logs:
+        outcomes = drive(job_id)
+
+    assert outcomes[0] == Outcome.RETRYING and outcomes[-1] == Outcome.COMPLETED
+    assert _events(logs, "sync.job.retrying")[0]["attempts"] == 1
+    by_status = world.sim.server.stats()["requests_by_status"]
+    assert sum(count for status, count in by_status.items() if status >= 500) == 4
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.COMPLETED and job.attempts == 0
+    assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
+
+
+def test_transient_failures_past_the_attempt_limit_fail_the_job(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    fast_settings.SYNC_MAX_ATTEMPTS = 0
+    world = start_world(size="1x1x4")
+    installation = world.installation()
+    job_id = start_job(installation)
+    world.sim.server.set_faults(fail_next=4)
+
+    with capture_logs() as logs:
+        assert drive(job_id) == [Outcome.FAILED]
+
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.FAILED and "after 4 attempts" in (job.error or "")
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.ERROR
+    assert installation.last_sync_error == job.error
+    assert _events(logs, "sync.job.failed")[0]["error"] == job.error
+
+
+def test_authentication_failure_fails_the_job_and_puts_the_installation_in_error(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x1x4")
+    world.sim.server.configure(auth_failure=True)
+    installation = world.installation()
+    job_id = start_job(installation)
+
+    assert drive(job_id) == [Outcome.FAILED]
+
+    job = IngestionJob.objects.get(pk=job_id)
+    assert "401" in (job.error or "")
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.ERROR
+    assert installation.last_sync_error == job.error and installation.last_synced_at is None
+
+
+def test_deleted_repository_is_recorded_and_skipped_and_an_empty_one_is_no_failure(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="3x3x8")  # 1003: repo-2 empty, repo-3 deleted
+    installation = world.installation(1003)
+    job_id = start_job(installation)
+
+    with capture_logs() as logs:
+        assert drive(job_id) == [Outcome.COMPLETED]
+
+    job = IngestionJob.objects.get(pk=job_id)
+    assert [(f["repository"], f["status"]) for f in job.failures] == [("org-3/repo-3", 404)]
+    assert (job.progress_current, job.progress_total) == (3, 3)
+    assert world.expected(1003, job.since) <= stored_events(installation) <= world.true_events(1003)
+    assert not Event.objects.filter(repository__full_name__in=["org-3/repo-2", "org-3/repo-3"])
+    repositories = {r.full_name: r for r in installation.repositories.all()}
+    assert "404" in (repositories["org-3/repo-3"].last_error or "")
+    assert repositories["org-3/repo-2"].last_error is None
+    assert repositories["org-3/repo-2"].last_synced_at == job.started_at
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.IDLE
+    assert installation.last_sync_error == "1 repository could not be synced"
+    assert installation.last_synced_at == job.started_at
+    assert _events(logs, "sync.job.completed")[0]["failed_repositories"] == 1
+
+
+def test_a_later_sync_that_reaches_every_repository_clears_the_partial_error(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="3x3x4")
+    installation = world.installation(1003)
+    sync_once(installation)
+    installation.refresh_from_db()
+    assert installation.last_sync_error == "1 repository could not be synced"
+    with world.sim.dataset.lock:
+        _sim_repo(world, "org-3/repo-3").deleted = False
+
+    sync_once(installation)
+
+    installation.refresh_from_db()
+    assert installation.last_sync_error is None
+
+
+def test_time_slices_re_enqueue_the_job_which_stays_running_and_ends_exact(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    fast_settings.SYNC_SLICE_SECONDS = 0  # one request per task run
+    world = start_world(size="1x3x8")
+    installation = world.installation()
+    job_id = start_job(installation)
+
+    assert _run_once(job_id) == Outcome.SLICED
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.RUNNING and job.lease_token is None
+    assert job.checkpoint["stream"] == "pulls"
+    outcomes = drive(job_id)
+
+    assert set(outcomes[:-1]) == {Outcome.SLICED} and outcomes[-1] == Outcome.COMPLETED
+    assert len(outcomes) > 10
+    job.refresh_from_db()
+    assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
+    installation.refresh_from_db()
+    assert installation.last_synced_at == job.started_at
+
+
+def test_a_duplicate_delivery_while_a_worker_holds_the_job_does_nothing(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    from sync.worker import job_claim
+
+    world = start_world(size="1x1x4")
+    installation = world.installation()
+    job_id = start_job(installation)
+    assert job_claim(job_id=job_id) is not None
+    world.sim.server.reset_stats()
+
+    assert _run_once(job_id) == Outcome.NOT_CLAIMED
+
+    assert world.sim.server.stats()["requests_total"] == 0
+    assert not Event.objects.exists()
+
+
+def test_a_finished_job_delivered_again_does_nothing(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x1x4")
+    installation = world.installation()
+    job = sync_once(installation)
+    world.sim.server.reset_stats()
+
+    assert _run_once(job.pk) == Outcome.NOT_CLAIMED
+    assert _run_once(job.pk + 1000) == Outcome.NOT_CLAIMED  # a job that does not exist
+
+    assert world.sim.server.stats()["requests_total"] == 0
+    assert IngestionJob.objects.get(pk=job.pk).finished_at == job.finished_at
+
+
+def test_an_expired_lease_lets_a_second_worker_take_over_and_the_first_stops(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    from sync.worker import LeaseLost, job_claim
+    from sync.worker.lease import job_write
+
+    world = start_world(size="1x2x8")
+    installation = world.installation()
+    job_id = start_job(installation)
+    stalled = job_claim(job_id=job_id)  # the first worker claims, then stalls
+    assert stalled is not None
+    assert _run_once(job_id) == Outcome.NOT_CLAIMED
+    IngestionJob.objects.filter(pk=job_id).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert drive(job_id) == [Outcome.COMPLETED]
+
+    with pytest.raises(LeaseLost):
+        job_write(stalled, checkpoint={"repo_index": 0})
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.COMPLETED and job.checkpoint["repo_index"] == 2
+    assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
+
+
+def _run_once(job_id: int) -> Outcome:
+    from sync.worker import job_run
+
+    return job_run(job_id=job_id)
+
+
+def drive_wait(job_id: int) -> None:
+    import time
+
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.blocked_until is not None
+    time.sleep(max(0.0, (job.blocked_until - timezone.now()).total_seconds()) + 0.05)
+
+
+def _sim_repo(world: World, full_name: str) -> Any:
+    repo = world.sim.dataset.repository(full_name)
+    assert repo is not None
+    return repo
