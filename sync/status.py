@@ -1,0 +1,391 @@
+"""The status view-model (SPEC §7): what a person is told about an installation.
+
+The banner, the health card, the status API and `manage.py sync_status` read only
+this, never the job table. Whether "Sync now" would start comes from the policy
+(`evaluate(state, "manual", now)`), so no page or view re-implements a rule.
+
+`get_status_for_user` answers for every installation a user is a member of in a
+constant number of queries (three), whatever their count."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+
+from integrations.models import (
+    Installation,
+    InstallationMember,
+    InstallationStatus,
+    InstallationSyncStatus,
+    Repository,
+)
+from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
+from sync.policy import Action, Reason, available_budget, evaluate, user_message
+from sync.state import policy_config, sync_state_for
+
+# How long the banner says "Synced 12 repositories, 340 new events" after a job ends.
+RECENT_COMPLETION = timedelta(minutes=5)
+
+
+class State(StrEnum):
+    IDLE = "idle"
+    SYNCING = "syncing"
+    BLOCKED = "blocked"
+    ERROR = "error"
+
+
+# --------------------------------------------------------------------------- errors
+
+RATE_LIMIT_MESSAGE = "GitHub rate limit reached. Sync will resume automatically."
+AUTHENTICATION_MESSAGE = "GitHub authentication failed. Reinstall or reconnect the app."
+NETWORK_MESSAGE = "Could not reach GitHub. Sync will retry."
+GENERIC_MESSAGE = "Sync failed. It will be retried."
+
+_PARTIAL = re.compile(r"^\s*(\d+)\s+repositor(?:y|ies)\s+could\s+not\s+be\s+synced", re.I)
+_RATE_LIMIT = re.compile(r"rate[ _-]?limit|RateLimited|\b429\b|retry-after", re.I)
+_AUTHENTICATION = re.compile(
+    r"AuthenticationFailed|authenticat|\b401\b|unauthori[sz]ed|bad credentials"
+    r"|\btoken\b|access_tokens|\bjwt\b|private key|GitHubNotConfigured",
+    re.I,
+)
+_NETWORK = re.compile(
+    r"TransientError|timed?[ _-]?out|timeout|connection|connect\b|network|unreachable"
+    r"|could not reach|name resolution|resolve|-> 5\d\d\b|\b50[234]\b|SSLError",
+    re.I,
+)
+
+
+def normalise_error(raw: str | None) -> str | None:
+    """Turn a raw sync error (exception text, as the worker records it) into the one
+    sentence a person reads (SPEC §7). Never returns the raw text."""
+    if raw is None or not raw.strip():
+        return None
+    partial = _PARTIAL.match(raw)
+    if partial:
+        count = int(partial.group(1))
+        noun = "repository" if count == 1 else "repositories"
+        return f"{count} {noun} could not be synced"
+    if _RATE_LIMIT.search(raw):
+        return RATE_LIMIT_MESSAGE
+    if _AUTHENTICATION.search(raw):
+        return AUTHENTICATION_MESSAGE
+    if _NETWORK.search(raw):
+        return NETWORK_MESSAGE
+    return GENERIC_MESSAGE
+
+
+_REPOSITORY_ERRORS = (
+    (re.compile(r"\b(404|410)\b|not found|gone", re.I), "Repository not found on GitHub"),
+    (re.compile(r"\b451\b|legal", re.I), "Unavailable for legal reasons"),
+    (re.compile(r"\b403\b|forbidden|access", re.I), "The app has no access to this repository"),
+)
+
+
+def normalise_repository_error(raw: str | None) -> str | None:
+    """A repository's own failure (404, 403, 451…) in plain words."""
+    if raw is None or not raw.strip():
+        return None
+    for pattern, message in _REPOSITORY_ERRORS:
+        if pattern.search(raw):
+            return message
+    return normalise_error(raw)
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class FailedRepository:
+    full_name: str
+    error: str
+
+
+@dataclass(frozen=True)
+class CompletedJob:
+    """The installation's last finished job, for "Synced 12 repositories, 340 new events"."""
+
+    status: str
+    repositories: int
+    events_ingested: int
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """One installation as a person should see it. `as_dict()` is the §7 object."""
+
+    installation_id: int  # the GitHub id
+    account_login: str
+    state: State
+    can_sync_now: bool
+    cooldown_ms: int | None
+    blocked_until: datetime | None
+    active_job_progress: dict[str, Any] | None
+    last_synced_at: datetime | None
+    last_sync_error: str | None
+    unavailable_reason: str | None
+    # What the health card and banner need beyond the §7 object.
+    installation_status: str = InstallationStatus.ACTIVE
+    active_job_status: str | None = None
+    active_job_started_at: datetime | None = None
+    next_sync_at: datetime | None = None
+    rate_limit_remaining: int | None = None
+    rate_limit_limit: int | None = None
+    failed_repositories: tuple[FailedRepository, ...] = ()
+    last_completed_job: CompletedJob | None = None
+    now: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The SPEC §7 object, JSON-ready (datetimes as ISO 8601)."""
+        return {
+            "installation_id": self.installation_id,
+            "account_login": self.account_login,
+            "state": str(self.state),
+            "can_sync_now": self.can_sync_now,
+            "cooldown_ms": self.cooldown_ms,
+            "blocked_until": _iso(self.blocked_until),
+            "active_job_progress": dict(self.active_job_progress)
+            if self.active_job_progress is not None
+            else None,
+            "last_synced_at": _iso(self.last_synced_at),
+            "last_sync_error": self.last_sync_error,
+            "unavailable_reason": self.unavailable_reason,
+        }
+
+    # -- conveniences for templates (no policy here: only presentation of the fields)
+
+    @property
+    def is_active(self) -> bool:
+        """Something is happening that the page should follow live."""
+        return self.state in (State.SYNCING, State.BLOCKED)
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.state != State.IDLE or self.last_sync_error is not None
+
+    @property
+    def cooldown_minutes(self) -> int | None:
+        if self.cooldown_ms is None:
+            return None
+        return max(1, math.ceil(self.cooldown_ms / 60000))
+
+    @property
+    def recently_completed(self) -> CompletedJob | None:
+        job = self.last_completed_job
+        if job is None or self.state != State.IDLE or self.now is None:
+            return None
+        if job.status != JobStatus.COMPLETED or self.now - job.finished_at > RECENT_COMPLETION:
+            return None
+        return job
+
+    @property
+    def budget_percent(self) -> int | None:
+        if self.rate_limit_remaining is None or not self.rate_limit_limit:
+            return None
+        return max(0, min(100, round(100 * self.rate_limit_remaining / self.rate_limit_limit)))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def get_status(installation: Installation, now: datetime) -> SyncStatus:
+    """The view-model of one installation (three queries)."""
+    statuses = _statuses(Installation.objects.filter(pk=installation.pk), now)
+    if not statuses:
+        raise Installation.DoesNotExist(f"installation {installation.pk} no longer exists")
+    return statuses[0]
+
+
+def get_status_for_user(user: User | AnonymousUser, now: datetime) -> list[SyncStatus]:
+    """Every installation `user` is a member of (superusers too: membership rules), in
+    three queries whatever their count."""
+    if not user.is_authenticated:
+        return []
+    member_of = InstallationMember.objects.filter(user=user, installation=OuterRef("pk"))
+    return _statuses(Installation.objects.filter(Exists(member_of)), now)
+
+
+def get_status_for_all(now: datetime) -> list[SyncStatus]:
+    """Every installation (for `manage.py sync_status`), in three queries."""
+    return _statuses(Installation.objects.all(), now)
+
+
+def _statuses(installations: QuerySet[Installation], now: datetime) -> list[SyncStatus]:
+    last_finished = IngestionJob.objects.filter(
+        installation=OuterRef("pk"), status__in=[JobStatus.COMPLETED, JobStatus.FAILED]
+    ).order_by("-finished_at", "-id")
+    rows = list(
+        installations.annotate(
+            has_owner=Exists(InstallationMember.objects.filter(installation=OuterRef("pk"))),
+            active_repository_count=Subquery(
+                Repository.objects.filter(installation=OuterRef("pk"), is_active=True)
+                .order_by()
+                .values("installation")
+                .annotate(n=Count("id"))
+                .values("n"),
+                output_field=IntegerField(),
+            ),
+            last_job_status=Subquery(last_finished.values("status")[:1]),
+            last_job_total=Subquery(last_finished.values("progress_total")[:1]),
+            last_job_events=Subquery(last_finished.values("events_ingested")[:1]),
+            last_job_finished_at=Subquery(last_finished.values("finished_at")[:1]),
+        ).order_by("account_login", "github_id")
+    )
+    if not rows:
+        return []
+    scope = Q(installation__in=installations.values("pk"))
+    active_jobs = {
+        job.installation_id: job
+        for job in IngestionJob.objects.filter(scope, status__in=ACTIVE_JOB_STATUSES).only(
+            "installation_id",
+            "status",
+            "progress_current",
+            "progress_total",
+            "events_ingested",
+            "current_repository",
+            "blocked_until",
+            "started_at",
+            "created_at",
+        )
+    }
+    failures: dict[int, list[FailedRepository]] = defaultdict(list)
+    for repository in (
+        Repository.objects.filter(scope, is_active=True, last_error__isnull=False)
+        .exclude(last_error="")
+        .only("installation_id", "full_name", "last_error")
+        .order_by("full_name")
+    ):
+        failures[repository.installation_id].append(
+            FailedRepository(
+                full_name=repository.full_name,
+                error=normalise_repository_error(repository.last_error) or GENERIC_MESSAGE,
+            )
+        )
+    return [
+        _build(
+            row,
+            now=now,
+            active_job=active_jobs.get(row.pk),
+            failed_repositories=tuple(failures.get(row.pk, ())),
+        )
+        for row in rows
+    ]
+
+
+def _build(
+    installation: Any,
+    *,
+    now: datetime,
+    active_job: IngestionJob | None,
+    failed_repositories: tuple[FailedRepository, ...],
+) -> SyncStatus:
+    config = policy_config()
+    policy_state = sync_state_for(
+        installation,
+        has_owner=bool(installation.has_owner),
+        active_repository_count=installation.active_repository_count or 0,
+        has_active_job=active_job is not None,
+    )
+    decision = evaluate(policy_state, "manual", now, config)
+    can_sync_now = decision.action == Action.START
+
+    state, blocked_until = _state_of(installation, active_job, now)
+    last_sync_error = normalise_error(installation.last_sync_error)
+    if state == State.ERROR and last_sync_error is None:
+        last_sync_error = GENERIC_MESSAGE
+
+    progress = None
+    if active_job is not None:
+        progress = {
+            "current": active_job.progress_current,
+            "total": active_job.progress_total,
+            "events_ingested": active_job.events_ingested,
+            "current_repository": active_job.current_repository or None,
+        }
+
+    limit = installation.rate_limit_limit
+    remaining = installation.rate_limit_remaining
+    if remaining is not None:
+        remaining = available_budget(policy_state, now)
+
+    completed = None
+    if installation.last_job_finished_at is not None:
+        completed = CompletedJob(
+            status=installation.last_job_status,
+            repositories=installation.last_job_total or 0,
+            events_ingested=installation.last_job_events or 0,
+            finished_at=installation.last_job_finished_at,
+        )
+
+    return SyncStatus(
+        installation_id=installation.github_id,
+        account_login=installation.account_login,
+        state=state,
+        can_sync_now=can_sync_now,
+        cooldown_ms=decision.metadata.get("cooldown_ms")
+        if decision.reason == Reason.COOLDOWN_ACTIVE
+        else None,
+        blocked_until=blocked_until,
+        active_job_progress=progress,
+        last_synced_at=installation.last_synced_at,
+        last_sync_error=last_sync_error,
+        unavailable_reason=None if can_sync_now else user_message(decision),
+        installation_status=installation.status,
+        active_job_status=active_job.status if active_job is not None else None,
+        active_job_started_at=(active_job.started_at or active_job.created_at)
+        if active_job is not None
+        else None,
+        next_sync_at=_next_sync_at(installation, state, blocked_until, now),
+        rate_limit_remaining=remaining,
+        rate_limit_limit=limit,
+        failed_repositories=failed_repositories,
+        last_completed_job=completed,
+        now=now,
+    )
+
+
+def _state_of(
+    installation: Installation, active_job: IngestionJob | None, now: datetime
+) -> tuple[State, datetime | None]:
+    """SPEC §7: syncing while the active job is pending or running; blocked while it is
+    blocked or while the installation is refused for the rate limit; error when the
+    last job failed; otherwise idle."""
+    if active_job is not None:
+        if active_job.status == JobStatus.BLOCKED:
+            return State.BLOCKED, active_job.blocked_until or installation.blocked_until
+        return State.SYNCING, None
+    if installation.blocked_until is not None and installation.blocked_until > now:
+        return State.BLOCKED, installation.blocked_until
+    if installation.sync_status == InstallationSyncStatus.ERROR:
+        return State.ERROR, None
+    return State.IDLE, None
+
+
+def _next_sync_at(
+    installation: Installation, state: State, blocked_until: datetime | None, now: datetime
+) -> datetime | None:
+    """When beat's periodic request will next find the installation due (never in the
+    past: an overdue installation is picked up by the next beat run)."""
+    if installation.status != InstallationStatus.ACTIVE:
+        return None
+    if state == State.BLOCKED and blocked_until is not None:
+        return blocked_until
+    if state == State.SYNCING:
+        return None
+    if installation.last_synced_at is None:
+        return now
+    due = installation.last_synced_at + timedelta(seconds=settings.SYNC_CRON_DUE_AFTER_SECONDS)
+    return max(due, now)

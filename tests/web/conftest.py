@@ -1,0 +1,64 @@
+"""Fixtures for the pages, the API and the status view-model: real rows, real
+clients, no mocks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from integrations.models import Installation, InstallationMember, MemberRole
+from sync.models import IngestionJob, JobStatus
+from tests.factories import make_installation, make_user
+
+
+@pytest.fixture
+def now() -> datetime:
+    return timezone.now()
+
+
+@pytest.fixture
+def member(db: Any) -> Any:
+    return make_user("alice")
+
+
+@pytest.fixture
+def member_client(member: Any) -> Client:
+    client = Client()
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def installation(member: Any, now: datetime) -> Installation:
+    """Synced two hours ago (not stale, not in cooldown), owned by `member`."""
+    return make_installation(
+        github_id=4242,
+        account_login="acme",
+        repos=3,
+        owner=member,
+        last_synced_at=now - timedelta(hours=2),
+    )
+
+
+def add_member(user: Any, installation: Installation, role: str = MemberRole.VIEWER) -> None:
+    InstallationMember.objects.create(user=user, installation=installation, role=role)
+
+
+def make_job(
+    installation: Installation, status: str = JobStatus.RUNNING, **fields: Any
+) -> IngestionJob:
+    """A job row in the state a worker would leave it (the worker is not under test)."""
+    fields.setdefault("since", timezone.now() - timedelta(days=30))
+    fields.setdefault("progress_total", installation.repositories.filter(is_active=True).count())
+    fields.setdefault("trigger", "manual")
+    return IngestionJob.objects.create(installation=installation, status=status, **fields)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Users are created by the hundred here; real hashing would dominate the run."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
