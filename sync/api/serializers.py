@@ -1,0 +1,85 @@
+"""API shapes (SPEC §6, §7). The status and decision serializers describe objects
+built elsewhere (`SyncStatus.as_dict()`, `SyncDecision.as_dict()`) for the OpenAPI
+schema; the event serializer renders rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from integrations.models import Event, EventKind
+
+
+class ActiveJobProgressSerializer(serializers.Serializer):
+    current = serializers.IntegerField()
+    total = serializers.IntegerField()
+    events_ingested = serializers.IntegerField()
+    current_repository = serializers.CharField(allow_null=True)
+
+
+class SyncStatusSerializer(serializers.Serializer):
+    installation_id = serializers.IntegerField(help_text="The installation's GitHub id")
+    account_login = serializers.CharField()
+    state = serializers.ChoiceField(choices=["idle", "syncing", "blocked", "error"])
+    can_sync_now = serializers.BooleanField()
+    cooldown_ms = serializers.IntegerField(allow_null=True)
+    blocked_until = serializers.DateTimeField(allow_null=True)
+    active_job_progress = ActiveJobProgressSerializer(allow_null=True)
+    last_synced_at = serializers.DateTimeField(allow_null=True)
+    last_sync_error = serializers.CharField(allow_null=True)
+    unavailable_reason = serializers.CharField(allow_null=True)
+
+
+class SyncDecisionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["start", "skip", "block"])
+    reason = serializers.CharField()
+    message = serializers.CharField()
+    job_id = serializers.IntegerField(allow_null=True)
+    metadata = serializers.DictField()
+
+
+class EventSerializer(serializers.ModelSerializer):
+    github_id = serializers.CharField()
+    repository = serializers.CharField(source="repository.full_name")
+    installation_id = serializers.IntegerField(source="installation.github_id")
+    kind = serializers.ChoiceField(choices=EventKind.choices)
+
+    class Meta:
+        model = Event
+        fields = [
+            "kind",
+            "github_id",
+            "repository",
+            "installation_id",
+            "actor_login",
+            "actor_github_id",
+            "occurred_at",
+            "title",
+            "url",
+            "number",
+            "data",
+        ]
+        read_only_fields = fields
+
+
+class EventFilterSerializer(serializers.Serializer):
+    installation = serializers.IntegerField(required=False, help_text="GitHub id")
+    repository = serializers.CharField(required=False, help_text='Full name, "owner/name"')
+    kind = serializers.ChoiceField(choices=EventKind.choices, required=False)
+    since = serializers.DateTimeField(required=False, help_text="ISO 8601; occurred at or after")
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Blank query parameters mean "no filter".
+        cleaned = {key: value for key, value in data.items() if value not in ("", None)}
+        return super().to_internal_value(cleaned)
+
+
+class HealthCheckSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "error", "skipped"])
+    message = serializers.CharField(required=False)
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "error"])
+    checks = serializers.DictField(child=HealthCheckSerializer(), required=False)

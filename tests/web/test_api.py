@@ -1,0 +1,273 @@
+"""The read API (SPEC §6): exact shapes, members only (404 otherwise, superusers
+included), Sync now's 202/200, events with filters and cursor pages, the schema."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from integrations.models import Event, Installation
+from sync.models import IngestionJob, JobStatus
+from tests.factories import make_installation, make_user
+from tests.web.conftest import make_job
+from tests.web.test_status import SPEC_KEYS
+
+pytestmark = pytest.mark.django_db
+
+EVENT_KEYS = [
+    "kind",
+    "github_id",
+    "repository",
+    "installation_id",
+    "actor_login",
+    "actor_github_id",
+    "occurred_at",
+    "title",
+    "url",
+    "number",
+    "data",
+]
+DECISION_KEYS = {"action", "reason", "message", "job_id", "metadata"}
+
+
+@pytest.fixture
+def outsider_client(db: Any) -> Client:
+    client = Client()
+    client.force_login(make_user("mallory", is_superuser=True, is_staff=True))
+    return client
+
+
+def add_events(
+    installation: Installation, count: int, *, start: datetime | None = None
+) -> list[Event]:
+    start = start or timezone.now() - timedelta(days=1)
+    repositories = list(installation.repositories.order_by("full_name"))
+    events = []
+    for index in range(count):
+        events.append(
+            Event.objects.create(
+                installation=installation,
+                repository=repositories[index % len(repositories)],
+                kind="commit" if index % 2 else "pr_opened",
+                github_id=f"sha{index:04d}" if index % 2 else str(index),
+                actor_login="octocat",
+                actor_github_id=583231 if index % 3 else None,
+                # Pairs share a timestamp, so the id breaks ties.
+                occurred_at=start + timedelta(minutes=index // 2),
+                title=f"event {index}",
+                url=f"https://github.com/{repositories[0].full_name}/x/{index}",
+                number=None if index % 2 else index,
+                data={"sha": f"sha{index:04d}"} if index % 2 else {},
+            )
+        )
+    return events
+
+
+def test_status_list_is_the_users_installations_with_exact_keys(
+    member_client: Client, installation: Installation
+) -> None:
+    make_installation(github_id=999, account_login="not-mine")
+    response = member_client.get("/api/sync/status/")
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["installation_id"] for item in body] == [4242]
+    assert list(body[0]) == SPEC_KEYS
+    assert body[0]["state"] == "idle"
+    assert body[0]["can_sync_now"] is True
+
+
+def test_installation_status_by_github_id(
+    member_client: Client, installation: Installation
+) -> None:
+    make_job(
+        installation,
+        JobStatus.RUNNING,
+        progress_current=1,
+        events_ingested=12,
+        current_repository="acme/repo-1",
+    )
+    response = member_client.get("/api/installations/4242/status")
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == SPEC_KEYS
+    assert body["state"] == "syncing"
+    assert body["active_job_progress"] == {
+        "current": 1,
+        "total": 3,
+        "events_ingested": 12,
+        "current_repository": "acme/repo-1",
+    }
+    assert body["unavailable_reason"] == "Sync already in progress"
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/api/installations/4242/status"),
+        ("post", "/api/installations/4242/sync"),
+        ("get", "/api/events/?installation=4242"),
+        ("get", "/api/installations/5555/status"),
+        ("post", "/api/installations/5555/sync"),
+        ("get", "/api/installations/99999999999999999999999/status"),
+        ("get", "/api/events/?installation=99999999999999999999999"),
+    ],
+)
+def test_non_members_get_404_superusers_included(
+    outsider_client: Client, installation: Installation, method: str, url: str
+) -> None:
+    response = getattr(outsider_client, method)(url)
+    assert response.status_code == 404
+    assert not IngestionJob.objects.exists()
+
+
+def test_anonymous_requests_are_refused(client: Client, installation: Installation) -> None:
+    assert client.get("/api/sync/status/").status_code in (401, 403)
+    assert client.post("/api/installations/4242/sync").status_code in (401, 403)
+    assert not IngestionJob.objects.exists()
+
+
+def test_token_authentication_works(installation: Installation, member: Any) -> None:
+    token = Token.objects.create(user=member)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/api/installations/4242/status").status_code == 200
+    response = client.post("/api/installations/4242/sync")
+    assert response.status_code == 202
+
+
+def test_sync_now_starts_with_202_and_then_answers_200_with_the_decision(
+    member_client: Client, installation: Installation, member: Any
+) -> None:
+    started = member_client.post("/api/installations/4242/sync")
+    assert started.status_code == 202
+    body = started.json()
+    assert set(body) == DECISION_KEYS
+    assert (body["action"], body["reason"], body["message"]) == ("start", "ready", "Sync started")
+    job = IngestionJob.objects.get(pk=body["job_id"])
+    assert (job.trigger, job.actor_id) == ("manual", member.pk)
+
+    again = member_client.post("/api/installations/4242/sync")
+    assert again.status_code == 200
+    assert again.json() == {
+        "action": "skip",
+        "reason": "already_syncing",
+        "message": "Sync already in progress",
+        "job_id": None,
+        "metadata": {},
+    }
+
+
+def test_sync_now_during_cooldown_reports_the_wait(
+    member_client: Client, installation: Installation
+) -> None:
+    Installation.objects.filter(pk=installation.pk).update(
+        last_manual_sync_at=timezone.now() - timedelta(minutes=50)
+    )
+    response = member_client.post("/api/installations/4242/sync/")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["action"], body["reason"]) == ("skip", "cooldown_active")
+    assert 9 * 60_000 < body["metadata"]["cooldown_ms"] <= 10 * 60_000
+    assert body["message"] == "Please wait 10 minutes before syncing again"
+
+
+def test_session_posts_need_a_csrf_token(installation: Installation, member: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    assert client.post("/api/installations/4242/sync").status_code == 403
+    assert not IngestionJob.objects.exists()
+
+
+def test_events_have_the_exact_shape(member_client: Client, installation: Installation) -> None:
+    add_events(installation, 2)
+    response = member_client.get("/api/events/")
+    assert response.status_code == 200
+    page = response.json()
+    assert set(page) == {"next", "previous", "results"}
+    commit, pull = page["results"][0], page["results"][1]
+    assert list(commit) == EVENT_KEYS
+    assert commit["kind"] == "commit"
+    assert commit["github_id"] == "sha0001"
+    assert commit["repository"] == "acme/repo-1"
+    assert commit["installation_id"] == 4242
+    assert commit["actor_github_id"] == 583231
+    assert commit["number"] is None
+    assert commit["data"] == {"sha": "sha0001"}
+    assert datetime.fromisoformat(commit["occurred_at"].replace("Z", "+00:00"))
+    assert pull["github_id"] == "0"
+    assert pull["number"] == 0
+    assert pull["actor_github_id"] is None
+
+
+def test_events_are_newest_first_by_occurred_at_then_id_across_cursor_pages(
+    member_client: Client, installation: Installation
+) -> None:
+    events = add_events(installation, 25)
+    expected = [
+        e.github_id for e in sorted(events, key=lambda e: (e.occurred_at, e.pk), reverse=True)
+    ]
+    seen: list[str] = []
+    url: str | None = "/api/events/?page_size=4"
+    pages = 0
+    while url:
+        body = member_client.get(url).json()
+        seen += [item["github_id"] for item in body["results"]]
+        url = body["next"]
+        pages += 1
+    assert seen == expected
+    assert pages == 7
+
+
+def test_events_filters(member_client: Client, installation: Installation, member: Any) -> None:
+    start = timezone.now() - timedelta(hours=5)
+    add_events(installation, 10, start=start)
+    other = make_installation(github_id=5151, account_login="beta", owner=member, repos=1)
+    add_events(other, 3)
+
+    def ids(query: str) -> list[tuple[int, str]]:
+        response = member_client.get(f"/api/events/?{query}")
+        assert response.status_code == 200, response.content
+        return [
+            (item["installation_id"], item["repository"]) for item in response.json()["results"]
+        ]
+
+    assert len(ids("")) == 13
+    assert {i for i, _ in ids("installation=5151")} == {5151}
+    assert {r for _, r in ids("repository=acme/repo-2")} == {"acme/repo-2"}
+    assert len(ids("kind=commit&installation=4242")) == 5
+    since = (start + timedelta(minutes=3)).isoformat()
+    response = member_client.get("/api/events/", {"since": since, "installation": "4242"})
+    assert len(response.json()["results"]) == 4
+
+
+def test_events_of_other_installations_are_invisible(
+    member_client: Client, installation: Installation
+) -> None:
+    add_events(make_installation(github_id=6161, account_login="hidden"), 3)
+    assert member_client.get("/api/events/").json()["results"] == []
+    assert member_client.get("/api/events/?repository=hidden/repo-0").json()["results"] == []
+
+
+@pytest.mark.parametrize("query", ["since=yesterday", "kind=push", "installation=abc"])
+def test_bad_event_filters_are_400_not_500(
+    member_client: Client, installation: Installation, query: str
+) -> None:
+    assert member_client.get(f"/api/events/?{query}").status_code == 400
+
+
+def test_schema_documents_every_endpoint(member_client: Client) -> None:
+    response = member_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in (
+        "/api/sync/status/",
+        "/api/installations/{github_id}/status",
+        "/api/installations/{github_id}/sync",
+        "/api/events/",
+        "/api/health",
+    ):
+        assert any(p.rstrip("/") == path.rstrip("/") for p in paths), (path, list(paths))
