@@ -1,3 +1,12 @@
-from django.urls import URLPattern, URLResolver
+"""Pages. Installations are named by their GitHub id."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from sync import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.dashboard, name="dashboard"),
+    path("installations/<int:github_id>/", views.installation_detail, name="installation"),
+    path("installations/<int:github_id>/sync", views.installation_sync, name="installation-sync"),
+    path("status/live/", views.status_live, name="status-live"),
+]
