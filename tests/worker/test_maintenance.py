@@ -1,0 +1,221 @@
+"""Maintenance (SPEC §6): stuck jobs are found and re-enqueued, or given up on; stale
+flags are repaired; every installation is asked for a maintenance sync. And the beat
+schedules that run it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from structlog.testing import capture_logs
+
+from config.celery import app as celery_app
+from integrations.models import Installation, InstallationSyncStatus
+from sync.maintenance import jobs_recover, maintenance_run, stale_flags_repair
+from sync.models import Heartbeat, IngestionJob, JobStatus, new_lease_token
+from sync.tasks import request_periodic_syncs, run_maintenance
+from tests.factories import make_installation
+from tests.worker.support import start_job
+
+pytestmark = pytest.mark.django_db
+
+Capture = Callable[..., Any]
+
+
+@pytest.fixture
+def lease(settings: Any) -> timedelta:
+    settings.SYNC_LEASE_SECONDS = 60
+    settings.SYNC_MAX_ATTEMPTS = 3
+    return timedelta(seconds=60)
+
+
+def _job(**fields: Any) -> IngestionJob:
+    job_id = start_job(make_installation(repos=1))
+    IngestionJob.objects.filter(pk=job_id).update(**fields)
+    return IngestionJob.objects.get(pk=job_id)
+
+
+def test_running_job_with_an_expired_lease_is_released_and_re_enqueued(
+    lease: timedelta, django_capture_on_commit_callbacks: Capture
+) -> None:
+    now = timezone.now()
+    stuck = _job(
+        status=JobStatus.RUNNING,
+        lease_token=new_lease_token(),
+        lease_expires_at=now - timedelta(seconds=1),
+        started_at=now - lease,
+    )
+    alive = _job(
+        status=JobStatus.RUNNING, lease_token=new_lease_token(), lease_expires_at=now + lease
+    )
+
+    with capture_logs() as logs, django_capture_on_commit_callbacks() as enqueued:
+        recovered = jobs_recover(now=now)
+
+    assert [(r.job_id, r.why, r.action) for r in recovered] == [
+        (stuck.pk, "lease_expired", "requeued")
+    ]
+    assert len(enqueued) == 1
+    stuck.refresh_from_db()
+    assert stuck.status == JobStatus.RUNNING and stuck.attempts == 1
+    assert stuck.lease_token is None and stuck.lease_expires_at == now + lease
+    alive.refresh_from_db()
+    assert alive.attempts == 0 and alive.lease_token is not None
+    entries = [e for e in logs if e["event"] == "maintenance.recovered"]
+    assert entries == [{**entries[0], "job_id": stuck.pk, "why": "lease_expired"}]
+
+
+def test_pending_job_never_picked_up_is_re_enqueued_after_a_lease(
+    lease: timedelta, django_capture_on_commit_callbacks: Capture
+) -> None:
+    now = timezone.now()
+    forgotten = _job(created_at=now - lease - timedelta(seconds=1))
+    fresh = _job()
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        recovered = jobs_recover(now=now)
+
+    assert [(r.job_id, r.why) for r in recovered] == [(forgotten.pk, "never_picked_up")]
+    assert len(enqueued) == 1
+    forgotten.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (forgotten.status, forgotten.attempts) == (JobStatus.PENDING, 1)
+    assert fresh.attempts == 0
+
+
+def test_blocked_job_past_blocked_until_is_re_enqueued_and_one_still_blocked_is_not(
+    lease: timedelta, django_capture_on_commit_callbacks: Capture
+) -> None:
+    now = timezone.now()
+    overdue = _job(status=JobStatus.BLOCKED, blocked_until=now - lease - timedelta(seconds=1))
+    waiting = _job(status=JobStatus.BLOCKED, blocked_until=now + timedelta(minutes=10))
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        recovered = jobs_recover(now=now)
+
+    assert [(r.job_id, r.why) for r in recovered] == [(overdue.pk, "block_expired")]
+    assert len(enqueued) == 1
+    waiting.refresh_from_db()
+    assert waiting.attempts == 0
+
+
+def test_each_stuck_kind_gives_up_after_max_attempts_with_job_timed_out(
+    lease: timedelta, django_capture_on_commit_callbacks: Capture
+) -> None:
+    now = timezone.now()
+    jobs = [
+        _job(status=JobStatus.RUNNING, lease_expires_at=now - timedelta(seconds=1), attempts=3),
+        _job(created_at=now - 2 * lease, attempts=3),
+        _job(status=JobStatus.BLOCKED, blocked_until=now - 2 * lease, attempts=3),
+    ]
+
+    with capture_logs() as logs, django_capture_on_commit_callbacks() as enqueued:
+        recovered = jobs_recover(now=now)
+
+    assert sorted(r.action for r in recovered) == ["failed"] * 3
+    assert enqueued == []
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == JobStatus.FAILED and job.error == "Job timed out"
+        assert job.finished_at is not None and job.lease_token is None
+        installation = Installation.objects.get(pk=job.installation_id)
+        assert installation.sync_status == InstallationSyncStatus.ERROR
+        assert installation.last_sync_error == "Job timed out"
+    assert len([e for e in logs if e["event"] == "sync.job.failed"]) == 3
+
+
+def test_a_stuck_job_is_recovered_until_the_limit_then_fails(lease: timedelta) -> None:
+    job = _job(status=JobStatus.RUNNING, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    actions = []
+    for _ in range(4):
+        later = timezone.now() + 2 * lease  # each pass finds its lease expired again
+        actions += [r.action for r in jobs_recover(now=later) if r.job_id == job.pk]
+        IngestionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            lease_expires_at=later - timedelta(seconds=1)
+        )
+
+    assert actions == ["requeued", "requeued", "requeued", "failed"]
+
+
+def test_stale_syncing_flag_without_an_active_job_is_repaired(lease: timedelta) -> None:
+    stale = make_installation(repos=1, sync_status=InstallationSyncStatus.SYNCING)
+    busy = make_installation(repos=1)
+    start_job(busy)  # syncing, with its job
+
+    repaired = stale_flags_repair()
+
+    assert repaired == [stale.github_id]
+    stale.refresh_from_db()
+    busy.refresh_from_db()
+    assert stale.sync_status == InstallationSyncStatus.IDLE
+    assert busy.sync_status == InstallationSyncStatus.SYNCING
+
+
+def test_maintenance_pass_then_asks_each_installation_for_a_maintenance_sync(
+    lease: timedelta,
+) -> None:
+    never_synced = make_installation(repos=1)
+    recent = make_installation(repos=1, last_synced_at=timezone.now() - timedelta(minutes=5))
+    suspended = make_installation(repos=1, status="suspended")
+
+    with capture_logs() as logs:
+        report = maintenance_run()
+
+    assert set(report.decisions) == {never_synced.github_id, recent.github_id}
+    assert report.decisions[never_synced.github_id].job_id is not None
+    assert str(report.decisions[recent.github_id].reason) == "not_due"
+    requests = [e for e in logs if e["event"] == "sync.request"]
+    assert {e["trigger"] for e in requests} == {"maintenance"}
+    assert not IngestionJob.objects.filter(installation=suspended).exists()
+
+
+def test_sync_maintenance_command_runs_one_pass(lease: timedelta) -> None:
+    job = _job(status=JobStatus.RUNNING, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    out = StringIO()
+
+    call_command("sync_maintenance", stdout=out)
+
+    assert f"job {job.pk}: lease_expired, requeued" in out.getvalue()
+    assert "Recovered 1 job(s)" in out.getvalue()
+
+
+def test_beat_schedules_exist_after_migrate_and_name_registered_tasks(settings: Any) -> None:
+    tasks = {t.name: t for t in PeriodicTask.objects.filter(name__startswith="ghsync:")}
+
+    assert {t.task for t in tasks.values()} == {
+        "sync.tasks.request_periodic_syncs",
+        "sync.tasks.run_maintenance",
+    }
+    for task in tasks.values():
+        assert task.enabled and task.interval is not None
+        assert (task.interval.every, task.interval.period) == (
+            settings.SYNC_BEAT_INTERVAL_SECONDS,
+            "seconds",
+        )
+        assert task.task in celery_app.tasks
+
+
+def test_periodic_task_requests_a_cron_sync_of_each_active_installation_and_beats() -> None:
+    due = make_installation(repos=1)
+    not_due = make_installation(repos=1, last_synced_at=timezone.now() - timedelta(minutes=5))
+
+    with capture_logs() as logs:
+        request_periodic_syncs()
+
+    decisions = {e["installation_id"]: e for e in logs if e["event"] == "sync.request"}
+    assert decisions[due.github_id]["action"] == "start"
+    assert decisions[not_due.github_id]["reason"] == "not_due"
+    assert {e["trigger"] for e in decisions.values()} == {"cron"}
+    assert set(Heartbeat.objects.values_list("name", flat=True)) == {"beat", "worker"}
+
+
+def test_maintenance_task_records_the_beat_heartbeat(lease: timedelta) -> None:
+    run_maintenance()
+
+    assert Heartbeat.objects.filter(name="beat").exists()
