@@ -130,3 +130,47 @@ def test_scrub_keeps_ordinary_text() -> None:
     assert scrub(text) == text
     assert scrub("ghs_" + "a" * 36) == "[redacted]"
     assert scrub("cached ghs_abc-DEF_ghi1234567890-xyz now") == "cached [redacted] now"
+
+
+@pytest.mark.django_db
+def test_a_real_sync_logs_json_lines_with_job_and_installation_ids_and_no_secrets(
+    json_log: io.StringIO, settings: Any
+) -> None:
+    from integrations.github.client import app_from_settings
+    from integrations.models import Repository
+    from sync.models import IngestionJob
+    from sync.services import request_sync
+    from sync.worker import job_run
+    from tests.factories import make_installation
+
+    with running_simulator(seed=5, size="1x2x4") as sim:
+        settings.GITHUB_API_URL = sim.url
+        settings.GITHUB_APP_ID = str(sim.app_id)
+        settings.GITHUB_APP_PRIVATE_KEY = sim.private_key_pem
+        simulated = next(iter(sim.dataset.installations.values()))
+        installation = make_installation(
+            github_id=simulated.id, account_login=simulated.account_login, repos=0
+        )
+        for repo in simulated.repositories:
+            Repository.objects.create(
+                github_id=repo.id, installation=installation, full_name=repo.full_name
+            )
+        decision = request_sync(installation_id=installation.pk, trigger="admin")
+        assert decision.job_id is not None
+        for _ in range(10):
+            job_run(job_id=decision.job_id)
+            job = IngestionJob.objects.get(pk=decision.job_id)
+            if not job.is_active:
+                break
+        assert job.status == "completed"
+        token = app_from_settings().installation_token(simulated.id)
+
+    lines = lines_of(json_log)
+    job_lines = [line for line in lines if str(line["event"]).startswith(("sync.job.", "github."))]
+    assert {"sync.job.started", "sync.job.completed"} <= {line["event"] for line in job_lines}
+    for line in job_lines:
+        assert line.get("job_id") == decision.job_id, line
+        assert line.get("installation_id") == simulated.id, line
+    output = json_log.getvalue()
+    assert token not in output
+    assert sim.private_key_pem.strip().splitlines()[1] not in output
