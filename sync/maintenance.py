@@ -21,8 +21,8 @@ from integrations.models import Installation, InstallationStatus, InstallationSy
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.policy import SyncDecision, Trigger
 from sync.services import InstallationNotFound, enqueue_job, request_sync
+from sync.worker.endings import job_fail
 from sync.worker.lease import lease_seconds
-from sync.worker.runner import job_fail
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,6 @@ job by its lease and status and enqueues it again.
 
 from __future__ import annotations
 
-import random
 import time
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,7 +33,14 @@ from integrations.github.client import (
     client_from_settings,
 )
 from integrations.models import Installation, InstallationSyncStatus, Repository, StreamState
-from sync.models import IngestionJob, JobStatus
+from sync.models import IngestionJob
+from sync.worker.endings import (
+    job_block,
+    job_complete,
+    job_fail_leased,
+    job_release_slice,
+    job_retry_later,
+)
 from sync.worker.lease import (
     Lease,
     LeaseLost,
@@ -49,10 +55,8 @@ from sync.worker.streams import Cursor, RepositoryReader, Step
 
 log = structlog.get_logger(__name__)
 
-BLOCK_CAP = timedelta(minutes=65)
 # `x-ratelimit-reset` is whole epoch seconds; the window may turn up to a second later.
 RESET_MARGIN = timedelta(seconds=1)
-RETRY_BACKOFF_CAP_SECONDS = 300.0
 
 
 class Outcome(StrEnum):
@@ -77,14 +81,6 @@ class _SliceOver(Exception):
     """This task run has had its time slice."""
 
 
-def failure_message(count: int) -> str | None:
-    """The installation's `last_sync_error` after a job with `count` failed repositories."""
-    if count == 0:
-        return None
-    noun = "repository" if count == 1 else "repositories"
-    return f"{count} {noun} could not be synced"
-
-
 def job_run(*, job_id: int) -> Outcome:
     """Run (a slice of) the job; a no-op returning NOT_CLAIMED when another worker holds
     it or it is not runnable (finished, blocked until later, gone)."""
@@ -98,17 +94,6 @@ def job_run(*, job_id: int) -> Outcome:
         job_id=job_id, installation_id=job.installation.github_id
     ):
         return _JobRunner(job, lease, claimed_at=now).run()
-
-
-def _enqueue_after_commit(job_id: int, eta: datetime | None = None) -> None:
-    from sync.services import enqueue_job
-
-    transaction.on_commit(lambda: enqueue_job(job_id=job_id, eta=eta))
-
-
-def _jitter(wait: timedelta) -> timedelta:
-    """A little spread so jobs blocked by one reset do not all wake in the same second."""
-    return timedelta(seconds=random.uniform(0.0, min(30.0, 0.5 + wait.total_seconds() * 0.02)))
 
 
 class _JobRunner:
@@ -134,25 +119,39 @@ class _JobRunner:
     def run(self) -> Outcome:
         self._started()
         try:
-            self.client = client_from_settings(self.installation.github_id)
-            self._repositories()
-            return self._complete()
+            try:
+                self.client = client_from_settings(self.installation.github_id)
+                self._repositories()
+            except _Pause as pause:
+                self._block(pause.until, "budget_reserve")
+                return Outcome.BLOCKED
+            except RateLimited as exc:
+                if exc.rate_limit is not None:
+                    self.stored_budget = exc.rate_limit
+                margin = RESET_MARGIN if exc.kind == "primary" else timedelta(0)
+                self._block(exc.reset_at + margin, f"{exc.kind}_rate_limit")
+                return Outcome.BLOCKED
+            except _SliceOver:
+                job_release_slice(
+                    lease=self.lease, rate_limit=self.last_rate_limit, requests=self.requests
+                )
+                return Outcome.SLICED
+            except TransientError as exc:
+                retrying = job_retry_later(
+                    lease=self.lease, error=str(exc), rate_limit=self.last_rate_limit
+                )
+                return Outcome.RETRYING if retrying else Outcome.FAILED
+            except (AuthenticationFailed, GitHubNotConfigured) as exc:
+                job_fail_leased(lease=self.lease, error=str(exc), rate_limit=self.last_rate_limit)
+                return Outcome.FAILED
+            job_complete(lease=self.lease, rate_limit=self.last_rate_limit)
+            return Outcome.COMPLETED
         except LeaseLost:
             log.warning("sync.job.lease_lost", job_id=self.job.pk)
             return Outcome.LEASE_LOST
-        except _Pause as pause:
-            return self._block(pause.until, "budget_reserve")
-        except RateLimited as exc:
-            if exc.rate_limit is not None:
-                self.stored_budget = exc.rate_limit
-            margin = RESET_MARGIN if exc.kind == "primary" else timedelta(0)
-            return self._block(exc.reset_at + margin, f"{exc.kind}_rate_limit")
-        except _SliceOver:
-            return self._release_slice()
-        except TransientError as exc:
-            return self._retry_later(exc)
-        except (AuthenticationFailed, GitHubNotConfigured) as exc:
-            return self._fail(str(exc))
+
+    def _block(self, until: datetime, reason: str) -> None:
+        job_block(lease=self.lease, until=until, reason=reason, rate_limit=self.last_rate_limit)
 
     def _started(self) -> None:
         first_start = self.job.started_at == self.claimed_at
@@ -318,141 +317,6 @@ class _JobRunner:
         )
         self._progress(following.repo_index)
         return following
-
-    # ----------------------------------------------------------------- endings
-
-    def _complete(self) -> Outcome:
-        now = timezone.now()
-        with transaction.atomic():
-            job = job_locked(self.lease)
-            job.transition(JobStatus.COMPLETED)
-            job.finished_at = now
-            job.lease_token = None
-            job.lease_expires_at = None
-            job.current_repository = ""
-            job.save(
-                update_fields=[
-                    "status",
-                    "finished_at",
-                    "lease_token",
-                    "lease_expires_at",
-                    "current_repository",
-                    "updated_at",
-                ]
-            )
-            error = failure_message(len(job.failures))
-            installation_update(
-                self.installation.pk,
-                sync_status=InstallationSyncStatus.IDLE,
-                last_synced_at=job.started_at,
-                last_sync_error=error,
-                last_sync_error_at=now if error else None,
-                blocked_until=None,
-                **budget_fields(self.last_rate_limit),
-            )
-        started = job.started_at or now
-        log.info(
-            "sync.job.completed",
-            job_id=job.pk,
-            events_ingested=job.events_ingested,
-            duration_ms=int((now - started).total_seconds() * 1000),
-            failed_repositories=len(job.failures),
-        )
-        return Outcome.COMPLETED
-
-    def _fail(self, error: str) -> Outcome:
-        with transaction.atomic():
-            job = job_locked(self.lease)
-            job_fail(job, error=error, rate_limit=self.last_rate_limit)
-        return Outcome.FAILED
-
-    def _block(self, until: datetime, reason: str) -> Outcome:
-        now = timezone.now()
-        until = min(max(until, now), now + BLOCK_CAP)
-        with transaction.atomic():
-            job = job_locked(self.lease)
-            job.transition(JobStatus.BLOCKED)
-            job.blocked_until = until
-            job.lease_token = None
-            job.lease_expires_at = None
-            job.save(
-                update_fields=[
-                    "status",
-                    "blocked_until",
-                    "lease_token",
-                    "lease_expires_at",
-                    "updated_at",
-                ]
-            )
-            installation_update(
-                self.installation.pk,
-                sync_status=InstallationSyncStatus.BLOCKED,
-                blocked_until=until,
-                **budget_fields(self.last_rate_limit),
-            )
-            _enqueue_after_commit(job.pk, eta=until + _jitter(until - now))
-        log.info("sync.job.blocked", job_id=job.pk, blocked_until=until.isoformat(), reason=reason)
-        return Outcome.BLOCKED
-
-    def _release_slice(self) -> Outcome:
-        with transaction.atomic():
-            job_write(self.lease, lease_token=None)
-            self._record_budget()
-            _enqueue_after_commit(self.job.pk)
-        log.info("sync.job.sliced", job_id=self.job.pk, requests=self.requests)
-        return Outcome.SLICED
-
-    def _retry_later(self, exc: TransientError) -> Outcome:
-        """Retry from the checkpoint with backoff; after SYNC_MAX_ATTEMPTS, fail."""
-        now = timezone.now()
-        with transaction.atomic():
-            job = job_locked(self.lease)
-            if job.attempts >= settings.SYNC_MAX_ATTEMPTS:
-                job_fail(job, error=str(exc), rate_limit=self.last_rate_limit)
-                return Outcome.FAILED
-            job.attempts += 1
-            job.lease_token = None
-            job.lease_expires_at = now + lease_seconds()
-            job.save(update_fields=["attempts", "lease_token", "lease_expires_at", "updated_at"])
-            wait = timedelta(seconds=min(RETRY_BACKOFF_CAP_SECONDS, 2.0**job.attempts))
-            _enqueue_after_commit(job.pk, eta=now + wait + _jitter(wait))
-        log.warning(
-            "sync.job.retrying",
-            job_id=job.pk,
-            attempts=job.attempts,
-            retry_in_s=round(wait.total_seconds(), 1),
-            error=str(exc),
-        )
-        return Outcome.RETRYING
-
-
-def job_fail(job: IngestionJob, *, error: str, rate_limit: RateLimit | None = None) -> None:
-    """Fail a locked job and put its installation in `error` with the raw error."""
-    now = timezone.now()
-    job.transition(JobStatus.FAILED)
-    job.error = error
-    job.finished_at = now
-    job.lease_token = None
-    job.lease_expires_at = None
-    job.save(
-        update_fields=[
-            "status",
-            "error",
-            "finished_at",
-            "lease_token",
-            "lease_expires_at",
-            "updated_at",
-        ]
-    )
-    installation_update(
-        job.installation_id,
-        sync_status=InstallationSyncStatus.ERROR,
-        last_sync_error=error,
-        last_sync_error_at=now,
-        blocked_until=None,
-        **budget_fields(rate_limit),
-    )
-    log.error("sync.job.failed", job_id=job.pk, error=error)
 
 
 def _stored_budget(installation: Installation, now: datetime) -> RateLimit | None:
