@@ -10,10 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.db import connection
 
-from config.celery import app as celery_app
 from integrations.github.simulator.testing import RunningSimulator
 from integrations.models import (
     DeliveryStatus,
@@ -25,6 +22,7 @@ from integrations.models import (
 )
 from sync.models import IngestionJob, JobStatus
 from tests.callers.conftest import SECRET, WEBHOOK_URL
+from tests.celery_worker import running_worker
 from tests.factories import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -32,12 +30,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 @pytest.fixture
 def worker(github_settings: RunningSimulator) -> Iterator[None]:
-    celery_app.control.purge()  # messages other tests left for rows that no longer exist
-    with start_worker(
-        celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
-    ):
+    with running_worker():
         yield
-    connection.close()
 
 
 def _eventually(check: Callable[[], Any], timeout: float = 30) -> Any:

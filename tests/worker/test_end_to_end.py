@@ -10,22 +10,19 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
-from kombu.asynchronous import set_event_loop
 from structlog.testing import capture_logs
 
 from config.celery import app as celery_app
 from integrations.models import InstallationSyncStatus
 from sync.maintenance import maintenance_run
 from sync.models import Heartbeat, IngestionJob, JobStatus
+from tests.celery_worker import running_worker
 from tests.dbenv import child_env
 from tests.worker.support import World, start_job, stored_events
 
@@ -40,23 +37,8 @@ def purged_broker() -> None:
     celery_app.control.purge()  # messages earlier tests left for rows that are gone
 
 
-@contextmanager
-def running_worker() -> Iterator[None]:
-    """A real worker in a thread of this process. Celery keeps the event loop (hub) of
-    the first worker a process starts in a global and hands the closed one, with the
-    old worker's timer, to every later worker (whose ETA tasks then never fire on
-    Redis): start each worker with a fresh one."""
-    set_event_loop(None)
-    with start_worker(
-        celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
-    ):
-        yield
-    set_event_loop(None)
-    connection.close()
-
-
 @pytest.fixture
-def worker(purged_broker: None) -> Iterator[None]:
+def worker() -> Iterator[None]:
     with running_worker():
         yield
 
@@ -147,7 +129,7 @@ def test_worker_process_killed_mid_job_is_recovered_by_maintenance_and_ends_exac
     report = maintenance_run()
 
     assert [(r.job_id, r.why) for r in report.recovered] == [(job_id, "lease_expired")]
-    with running_worker():
+    with running_worker(purge=False):
         job = _job_when(job_id, _finished, timeout=45)
     assert job.status == JobStatus.COMPLETED
     assert job.events_ingested >= killed.events_ingested
