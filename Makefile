@@ -48,5 +48,9 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Everything on embedded defaults (SQLite, filesystem broker) with the GitHub simulator.
+demo: install
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python manage.py demo
+
 clean:
 	rm -rf var/test-default var/test-services

@@ -182,9 +182,23 @@ def demo_user_ensure(config: DemoConfig) -> None:
         )
 
 
+def demo_schedules_shorten() -> None:
+    """Beat's schedules run every SYNC_BEAT_INTERVAL_SECONDS of the demo, not 5 minutes."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every = int(DEMO_SETTINGS["SYNC_BEAT_INTERVAL_SECONDS"])
+    interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(task__startswith="sync.tasks.").update(interval=interval)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(config: DemoConfig, say: Callable[[str], None]) -> int:
     """Start everything, wire the demo data, then wait for Ctrl-C."""
     python = sys.executable
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the children too, like Ctrl-C
     for port in (config.web_port, config.sim_port):
         if not port_free(config.host, port):
             say(f"Port {port} on {config.host} is in use: is another demo running? Stop it first.")
@@ -197,6 +211,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None]) -> int:
 
     call_command("migrate", interactive=False, verbosity=0)
     demo_user_ensure(config)
+    demo_schedules_shorten()
 
     say("Starting the GitHub simulator, a Celery worker, beat and the web server ...")
     start_process(
