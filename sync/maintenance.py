@@ -18,9 +18,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import Installation, InstallationStatus, InstallationSyncStatus
+from integrations.webhooks.deliveries import deliveries_redrive
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.policy import SyncDecision, Trigger
-from sync.services import InstallationNotFound, enqueue_job, request_sync
+from sync.services import InstallationNotFound, enqueue_job, request_sync, sync_status_repair
 from sync.worker.endings import job_fail
 from sync.worker.lease import lease_seconds
 
@@ -41,6 +42,7 @@ class MaintenanceReport:
     recovered: list[Recovery] = field(default_factory=list)
     repaired_installations: list[int] = field(default_factory=list)  # GitHub ids
     decisions: dict[int, SyncDecision] = field(default_factory=dict)  # GitHub id -> decision
+    redriven_deliveries: int = 0
 
 
 def _stuck_conditions(now: datetime) -> list[tuple[str, Q]]:
@@ -99,8 +101,8 @@ def _recover_one(job_id: int, *, why: str, condition: Q, now: datetime) -> Recov
 
 
 def stale_flags_repair(*, now: datetime | None = None) -> list[int]:
-    """`syncing` (or a `blocked` whose time has passed) with no active job is left over
-    from a crash: back to `idle`. Returns the repaired installations' GitHub ids."""
+    """Repair stale `syncing` / expired `blocked` flags of installations with no active
+    job (suspended ones included, which no request would reach). Returns GitHub ids."""
     now = now or timezone.now()
     stale = Q(sync_status=InstallationSyncStatus.SYNCING) | (
         Q(sync_status=InstallationSyncStatus.BLOCKED)
@@ -109,18 +111,16 @@ def stale_flags_repair(*, now: datetime | None = None) -> list[int]:
     repaired: list[int] = []
     for pk in Installation.objects.filter(stale).values_list("pk", flat=True):
         with transaction.atomic():
-            installation = Installation.objects.select_for_update().filter(stale, pk=pk).first()
-            if installation is None:
+            installation = Installation.objects.select_for_update().filter(pk=pk).first()
+            if (
+                installation is None
+                or IngestionJob.objects.filter(
+                    installation=installation, status__in=ACTIVE_JOB_STATUSES
+                ).exists()
+            ):
                 continue
-            if IngestionJob.objects.filter(
-                installation=installation, status__in=ACTIVE_JOB_STATUSES
-            ).exists():
-                continue
-            was = installation.sync_status
-            installation.sync_status = InstallationSyncStatus.IDLE
-            installation.save(update_fields=["sync_status", "updated_at"])
-        log.warning("sync.status.repaired", installation_id=installation.github_id, was=was)
-        repaired.append(installation.github_id)
+            if sync_status_repair(installation=installation, now=now):
+                repaired.append(installation.github_id)
     return repaired
 
 
@@ -136,11 +136,13 @@ def _request_each(trigger: Trigger, *, now: datetime | None) -> dict[int, SyncDe
 
 
 def maintenance_run(*, now: datetime | None = None) -> MaintenanceReport:
-    """One maintenance pass, as beat runs it."""
+    """One maintenance pass, as beat runs it. Webhook deliveries a broker outage left
+    unprocessed are sent again too."""
     recovered = jobs_recover(now=now)
     repaired = stale_flags_repair(now=now)
+    redriven = deliveries_redrive(now=now)
     decisions = _request_each(Trigger.MAINTENANCE, now=now)
-    return MaintenanceReport(recovered, repaired, decisions)
+    return MaintenanceReport(recovered, repaired, decisions, redriven)
 
 
 def periodic_syncs_request(*, now: datetime | None = None) -> dict[int, SyncDecision]:

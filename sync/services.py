@@ -50,7 +50,8 @@ def request_sync(
         has_active_job = IngestionJob.objects.filter(
             installation=installation, status__in=ACTIVE_JOB_STATUSES
         ).exists()
-        _repair_stale_status(installation, has_active_job=has_active_job, now=now)
+        if not has_active_job:
+            sync_status_repair(installation=installation, now=now)
         state = sync_state_for(
             installation,
             has_owner=InstallationMember.objects.filter(installation=installation).exists(),
@@ -90,24 +91,22 @@ def _lock_installation(installation_id: int) -> Installation:
         raise InstallationNotFound(f"No installation with id {installation_id}") from exc
 
 
-def _repair_stale_status(
-    installation: Installation, *, has_active_job: bool, now: datetime
-) -> None:
-    """`syncing` (or an expired `blocked`) with no active job is a leftover of a crash."""
-    if has_active_job:
-        return
+def sync_status_repair(*, installation: Installation, now: datetime) -> bool:
+    """`syncing` (or a `blocked` whose time has passed) with no active job is left over
+    from a crash: back to `idle`. The caller holds the row lock and knows there is no
+    active job. Returns whether anything was repaired."""
     stale_syncing = installation.sync_status == InstallationSyncStatus.SYNCING
     expired_block = installation.sync_status == InstallationSyncStatus.BLOCKED and (
         installation.blocked_until is None or installation.blocked_until <= now
     )
-    if stale_syncing or expired_block:
-        log.warning(
-            "sync.status.repaired",
-            installation_id=installation.github_id,
-            was=installation.sync_status,
-        )
-        installation.sync_status = InstallationSyncStatus.IDLE
-        installation.save(update_fields=["sync_status", "updated_at"])
+    if not (stale_syncing or expired_block):
+        return False
+    log.warning(
+        "sync.status.repaired", installation_id=installation.github_id, was=installation.sync_status
+    )
+    installation.sync_status = InstallationSyncStatus.IDLE
+    installation.save(update_fields=["sync_status", "updated_at"])
+    return True
 
 
 def _start_job(

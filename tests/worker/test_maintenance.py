@@ -219,3 +219,19 @@ def test_maintenance_task_records_the_beat_heartbeat(lease: timedelta) -> None:
     run_maintenance()
 
     assert Heartbeat.objects.filter(name="beat").exists()
+
+
+def test_maintenance_sends_again_a_webhook_delivery_a_broker_outage_left_unprocessed(
+    django_capture_on_commit_callbacks: Capture,
+) -> None:
+    from integrations.models import WebhookDelivery
+
+    WebhookDelivery.objects.create(delivery_id="stranded", event="issues", payload={})
+    WebhookDelivery.objects.filter(delivery_id="stranded").update(
+        received_at=timezone.now() - timedelta(minutes=10)
+    )
+    WebhookDelivery.objects.create(delivery_id="just-arrived", event="issues", payload={})
+
+    report = maintenance_run()
+
+    assert report.redriven_deliveries == 1
