@@ -90,7 +90,24 @@ def job_complete(*, lease: Lease, rate_limit: RateLimit | None) -> IngestionJob:
         duration_ms=int((now - (job.started_at or now)).total_seconds() * 1000),
         failed_repositories=len(job.failures),
     )
+    _follow_up_new_repositories(job)
     return job
+
+
+def _follow_up_new_repositories(job: IngestionJob) -> None:
+    """Repositories added while the job ran (their webhook's request found this job
+    active and was skipped) are not in its snapshot: ask for a sync that covers them."""
+    from integrations.models import Repository
+    from sync.policy import Trigger
+    from sync.services import request_sync
+
+    added = (
+        Repository.objects.filter(installation_id=job.installation_id, is_active=True)
+        .exclude(pk__in=job.repository_ids)
+        .exists()
+    )
+    if added:
+        request_sync(installation_id=job.installation_id, trigger=Trigger.WEBHOOK)
 
 
 def job_fail(job: IngestionJob, *, error: str, rate_limit: RateLimit | None = None) -> None:

@@ -420,3 +420,34 @@ def _sim_repo(world: World, full_name: str) -> Any:
     repo = world.sim.dataset.repository(full_name)
     assert repo is not None
     return repo
+
+
+def test_a_repository_added_while_a_job_runs_gets_a_follow_up_sync(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x3x8")
+    installation = world.installation()
+    late = installation.repositories.order_by("full_name").last()
+    assert late is not None
+    late.is_active = False  # not yet added when the job was requested
+    late.save()
+    first = start_job(installation)
+    late.is_active = True  # `installation_repositories` added, while the job runs
+    late.save()
+
+    assert drive(first) == [Outcome.COMPLETED]
+
+    follow_up = IngestionJob.objects.exclude(pk=first).get(installation=installation)
+    assert follow_up.trigger == "webhook"
+    assert late.pk in follow_up.repository_ids
+    assert drive(follow_up.pk) == [Outcome.COMPLETED]
+    assert Event.objects.filter(repository=late).exists()
+
+
+def test_no_follow_up_sync_when_the_snapshot_covered_every_repository(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x2x4")
+    installation = world.installation()
+    assert drive(start_job(installation)) == [Outcome.COMPLETED]
+    assert IngestionJob.objects.filter(installation=installation).count() == 1
