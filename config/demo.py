@@ -187,7 +187,9 @@ def demo_schedules_shorten() -> None:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     every = int(DEMO_SETTINGS["SYNC_BEAT_INTERVAL_SECONDS"])
-    interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=every, period=IntervalSchedule.SECONDS
+    )
     PeriodicTask.objects.filter(task__startswith="sync.tasks.").update(interval=interval)
 
 

@@ -15,10 +15,10 @@ from config.celery import app as celery_app
 @contextmanager
 def running_worker(*, purge: bool = True) -> Iterator[None]:
     """A real worker on the broker of the run. Unless `purge` is false, messages earlier
-    tests left (for rows that are gone) are purged first. Celery keeps the event loop (hub) of the first worker a
-    process starts in a global and hands the closed one, with the old worker's timer, to
-    every later worker (whose ETA tasks then never fire on Redis): each worker gets a
-    fresh one."""
+    tests left (for rows that are gone) are purged first. Celery keeps the event loop
+    (hub) of the first worker a process starts in a global and hands the closed one, with
+    the old worker's timer, to every later worker (whose ETA tasks then never fire on
+    Redis): each worker gets a fresh one."""
     if purge:
         celery_app.control.purge()
     set_event_loop(None)

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,147 +14,321 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Installation',
+            name="Installation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('github_id', models.BigIntegerField(unique=True)),
-                ('account_login', models.CharField(max_length=255)),
-                ('account_type', models.CharField(default='Organization', max_length=32)),
-                ('repository_selection', models.CharField(default='all', max_length=16)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('suspended', 'Suspended'), ('deleted', 'Deleted')], default='active', max_length=16)),
-                ('sync_status', models.CharField(choices=[('idle', 'Idle'), ('syncing', 'Syncing'), ('blocked', 'Blocked'), ('error', 'Error')], default='idle', max_length=16)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('last_manual_sync_at', models.DateTimeField(blank=True, null=True)),
-                ('last_sync_error', models.TextField(blank=True, null=True)),
-                ('last_sync_error_at', models.DateTimeField(blank=True, null=True)),
-                ('rate_limit_limit', models.IntegerField(blank=True, null=True)),
-                ('rate_limit_remaining', models.IntegerField(blank=True, null=True)),
-                ('rate_limit_reset_at', models.DateTimeField(blank=True, null=True)),
-                ('blocked_until', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("github_id", models.BigIntegerField(unique=True)),
+                ("account_login", models.CharField(max_length=255)),
+                ("account_type", models.CharField(default="Organization", max_length=32)),
+                ("repository_selection", models.CharField(default="all", max_length=16)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("suspended", "Suspended"),
+                            ("deleted", "Deleted"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "sync_status",
+                    models.CharField(
+                        choices=[
+                            ("idle", "Idle"),
+                            ("syncing", "Syncing"),
+                            ("blocked", "Blocked"),
+                            ("error", "Error"),
+                        ],
+                        default="idle",
+                        max_length=16,
+                    ),
+                ),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("last_manual_sync_at", models.DateTimeField(blank=True, null=True)),
+                ("last_sync_error", models.TextField(blank=True, null=True)),
+                ("last_sync_error_at", models.DateTimeField(blank=True, null=True)),
+                ("rate_limit_limit", models.IntegerField(blank=True, null=True)),
+                ("rate_limit_remaining", models.IntegerField(blank=True, null=True)),
+                ("rate_limit_reset_at", models.DateTimeField(blank=True, null=True)),
+                ("blocked_until", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['account_login', 'github_id'],
+                "ordering": ["account_login", "github_id"],
             },
         ),
         migrations.CreateModel(
-            name='GitHubProfile',
+            name="GitHubProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('github_id', models.BigIntegerField(unique=True)),
-                ('github_login', models.CharField(max_length=255)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='github_profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("github_id", models.BigIntegerField(unique=True)),
+                ("github_login", models.CharField(max_length=255)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="github_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Repository',
+            name="Repository",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('github_id', models.BigIntegerField(unique=True)),
-                ('full_name', models.CharField(max_length=255)),
-                ('default_branch', models.CharField(default='main', max_length=255)),
-                ('private', models.BooleanField(default=False)),
-                ('archived', models.BooleanField(default=False)),
-                ('is_active', models.BooleanField(default=True)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('installation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='repositories', to='integrations.installation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("github_id", models.BigIntegerField(unique=True)),
+                ("full_name", models.CharField(max_length=255)),
+                ("default_branch", models.CharField(default="main", max_length=255)),
+                ("private", models.BooleanField(default=False)),
+                ("archived", models.BooleanField(default=False)),
+                ("is_active", models.BooleanField(default=True)),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "installation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="repositories",
+                        to="integrations.installation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'repositories',
-                'ordering': ['full_name'],
+                "verbose_name_plural": "repositories",
+                "ordering": ["full_name"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('commit', 'Commit'), ('pr_opened', 'Pr Opened'), ('pr_merged', 'Pr Merged'), ('pr_closed', 'Pr Closed'), ('review_submitted', 'Review Submitted'), ('issue_opened', 'Issue Opened'), ('issue_closed', 'Issue Closed'), ('issue_comment', 'Issue Comment')], max_length=32)),
-                ('github_id', models.CharField(max_length=64)),
-                ('actor_login', models.CharField(blank=True, default='', max_length=255)),
-                ('actor_github_id', models.BigIntegerField(blank=True, null=True)),
-                ('occurred_at', models.DateTimeField()),
-                ('title', models.CharField(blank=True, default='', max_length=512)),
-                ('url', models.URLField(blank=True, default='', max_length=1024)),
-                ('number', models.IntegerField(blank=True, null=True)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('first_seen_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('installation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='integrations.installation')),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='integrations.repository')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("commit", "Commit"),
+                            ("pr_opened", "Pr Opened"),
+                            ("pr_merged", "Pr Merged"),
+                            ("pr_closed", "Pr Closed"),
+                            ("review_submitted", "Review Submitted"),
+                            ("issue_opened", "Issue Opened"),
+                            ("issue_closed", "Issue Closed"),
+                            ("issue_comment", "Issue Comment"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("github_id", models.CharField(max_length=64)),
+                ("actor_login", models.CharField(blank=True, default="", max_length=255)),
+                ("actor_github_id", models.BigIntegerField(blank=True, null=True)),
+                ("occurred_at", models.DateTimeField()),
+                ("title", models.CharField(blank=True, default="", max_length=512)),
+                ("url", models.URLField(blank=True, default="", max_length=1024)),
+                ("number", models.IntegerField(blank=True, null=True)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("first_seen_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "installation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="integrations.installation",
+                    ),
+                ),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="integrations.repository",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
+                "ordering": ["-occurred_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='StreamState',
+            name="StreamState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(choices=[('commits', 'Commits'), ('pulls', 'Pulls'), ('reviews', 'Reviews'), ('pull_commits', 'Pull Commits'), ('issues', 'Issues'), ('comments', 'Comments')], max_length=16)),
-                ('high_water_mark', models.DateTimeField(blank=True, null=True)),
-                ('etag', models.CharField(blank=True, default='', max_length=255)),
-                ('etag_url', models.TextField(blank=True, default='')),
-                ('last_error', models.TextField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='streams', to='integrations.repository')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stream",
+                    models.CharField(
+                        choices=[
+                            ("commits", "Commits"),
+                            ("pulls", "Pulls"),
+                            ("reviews", "Reviews"),
+                            ("pull_commits", "Pull Commits"),
+                            ("issues", "Issues"),
+                            ("comments", "Comments"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("high_water_mark", models.DateTimeField(blank=True, null=True)),
+                ("etag", models.CharField(blank=True, default="", max_length=255)),
+                ("etag_url", models.TextField(blank=True, default="")),
+                ("last_error", models.TextField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="streams",
+                        to="integrations.repository",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivery_id', models.CharField(max_length=64, unique=True)),
-                ('event', models.CharField(max_length=64)),
-                ('action', models.CharField(blank=True, default='', max_length=64)),
-                ('installation_github_id', models.BigIntegerField(blank=True, null=True)),
-                ('payload', models.JSONField(default=dict)),
-                ('status', models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('ignored', 'Ignored'), ('failed', 'Failed')], default='received', max_length=16)),
-                ('error', models.TextField(blank=True, default='')),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("delivery_id", models.CharField(max_length=64, unique=True)),
+                ("event", models.CharField(max_length=64)),
+                ("action", models.CharField(blank=True, default="", max_length=64)),
+                ("installation_github_id", models.BigIntegerField(blank=True, null=True)),
+                ("payload", models.JSONField(default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored"),
+                            ("failed", "Failed"),
+                        ],
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True, default="")),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-received_at'],
-                'indexes': [models.Index(condition=models.Q(('status', 'received')), fields=['status'], name='delivery_pending')],
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-received_at"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "received")),
+                        fields=["status"],
+                        name="delivery_pending",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='InstallationMember',
+            name="InstallationMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('viewer', 'Viewer')], default='viewer', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('installation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='integrations.installation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("viewer", "Viewer")],
+                        default="viewer",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "installation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="members",
+                        to="integrations.installation",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'installation'), name='unique_member_per_installation')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "installation"), name="unique_member_per_installation"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='repository',
-            index=models.Index(fields=['installation', 'is_active'], name='integration_install_fb9923_idx'),
+            model_name="repository",
+            index=models.Index(
+                fields=["installation", "is_active"], name="integration_install_fb9923_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['installation', '-occurred_at', '-id'], name='event_inst_recent'),
+            model_name="event",
+            index=models.Index(
+                fields=["installation", "-occurred_at", "-id"], name="event_inst_recent"
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['repository', '-occurred_at', '-id'], name='event_repo_recent'),
+            model_name="event",
+            index=models.Index(
+                fields=["repository", "-occurred_at", "-id"], name="event_repo_recent"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='event',
-            constraint=models.UniqueConstraint(fields=('repository', 'kind', 'github_id'), name='unique_event_natural_key'),
+            model_name="event",
+            constraint=models.UniqueConstraint(
+                fields=("repository", "kind", "github_id"), name="unique_event_natural_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='streamstate',
-            constraint=models.UniqueConstraint(fields=('repository', 'stream'), name='unique_stream_per_repository'),
+            model_name="streamstate",
+            constraint=models.UniqueConstraint(
+                fields=("repository", "stream"), name="unique_stream_per_repository"
+            ),
         ),
     ]

@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 
 from integrations.models import Installation, InstallationStatus, InstallationSyncStatus
 from sync.models import IngestionJob, JobStatus
-from sync.policy import Action, Reason
+from sync.policy import Action, Reason, SyncDecision
 from sync.services import InstallationNotFound, request_sync
 from tests.dbenv import child_database_url, child_env
 from tests.factories import make_installation
@@ -26,11 +26,16 @@ from tests.sync import gate_probe
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def started_job(decision: SyncDecision) -> IngestionJob:
+    assert decision.job_id is not None, decision
+    return IngestionJob.objects.get(pk=decision.job_id)
+
+
 def test_start_creates_one_pending_job_with_window_and_snapshot() -> None:
     installation = make_installation(repos=3)
     decision = request_sync(installation_id=installation.pk, trigger="admin")
     assert (decision.action, decision.reason) == (Action.START, Reason.READY)
-    job = IngestionJob.objects.get(pk=decision.job_id)
+    job = started_job(decision)
     assert job.status == JobStatus.PENDING or job.status == JobStatus.RUNNING
     assert job.progress_total == 3
     assert sorted(job.repository_ids) == sorted(
@@ -50,7 +55,9 @@ def test_second_request_is_skipped_as_already_syncing() -> None:
 
 
 def test_start_clears_last_sync_error_to_null_and_stamps_manual_sync() -> None:
-    installation = make_installation(last_sync_error="boom", sync_status=InstallationSyncStatus.ERROR)
+    installation = make_installation(
+        last_sync_error="boom", sync_status=InstallationSyncStatus.ERROR
+    )
     decision = request_sync(installation_id=installation.pk, trigger="manual")
     assert decision.started
     installation.refresh_from_db()
@@ -61,16 +68,14 @@ def test_start_clears_last_sync_error_to_null_and_stamps_manual_sync() -> None:
 def test_incremental_window_overlaps_the_last_sync() -> None:
     last = timezone.now() - timedelta(hours=5)
     installation = make_installation(last_synced_at=last)
-    job = IngestionJob.objects.get(
-        pk=request_sync(installation_id=installation.pk, trigger="admin").job_id
-    )
+    job = started_job(request_sync(installation_id=installation.pk, trigger="admin"))
     assert job.since == last - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
 
 
 def test_full_request_backfills_the_whole_window() -> None:
     installation = make_installation(last_synced_at=timezone.now() - timedelta(hours=5))
     decision = request_sync(installation_id=installation.pk, trigger="admin", full=True)
-    job = IngestionJob.objects.get(pk=decision.job_id)
+    job = started_job(decision)
     assert job.full is True
     assert timezone.now() - job.since > timedelta(days=29)
 
