@@ -46,3 +46,20 @@ def make_installation(
             user=owner, installation=installation, role=MemberRole.OWNER
         )
     return installation
+
+
+def make_job(installation: Installation, status: str = "running", **fields: Any) -> Any:
+    """A job in the state a worker would leave it. Created the only way jobs are created,
+    by request_sync (trigger admin); the installation row is left as it was, so a test
+    sets the installation's and the job's states independently."""
+    from sync.models import IngestionJob
+    from sync.services import request_sync
+
+    saved = Installation.objects.filter(pk=installation.pk).values().get()
+    decision = request_sync(installation_id=installation.pk, trigger="admin")
+    assert decision.job_id is not None, f"request_sync did not start a job: {decision}"
+    Installation.objects.filter(pk=installation.pk).update(
+        **{k: v for k, v in saved.items() if k not in {"id", "updated_at"}}
+    )
+    IngestionJob.objects.filter(pk=decision.job_id).update(status=status, **fields)
+    return IngestionJob.objects.get(pk=decision.job_id)

@@ -20,7 +20,7 @@ from sync.models import IngestionJob, JobStatus
 from sync.policy import Action, Reason, SyncDecision
 from sync.services import InstallationNotFound, request_sync
 from tests.dbenv import child_database_url, child_env
-from tests.factories import make_installation
+from tests.factories import make_installation, make_job
 from tests.sync import gate_probe
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -151,26 +151,21 @@ def test_request_emits_sync_request_event() -> None:
     ]
 
 
-def test_database_refuses_a_second_active_job() -> None:
+@pytest.mark.parametrize("status", [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.BLOCKED])
+def test_database_refuses_a_second_active_job(status: str) -> None:
     installation = make_installation()
-    request_sync(installation_id=installation.pk, trigger="admin")
+    finished = make_job(installation, JobStatus.COMPLETED)
+    make_job(installation, JobStatus.PENDING)
+    # Bringing the finished job back to life would make two active jobs: the partial
+    # unique constraint refuses it, whatever code tries.
     with pytest.raises(IntegrityError), transaction.atomic():
-        IngestionJob.objects.create(
-            installation=installation,
-            trigger="admin",
-            since=timezone.now(),
-            status=JobStatus.BLOCKED,
-        )
+        IngestionJob.objects.filter(pk=finished.pk).update(status=status)
 
 
 def test_finished_jobs_do_not_count_as_active() -> None:
     installation = make_installation()
-    IngestionJob.objects.create(
-        installation=installation, trigger="admin", since=timezone.now(), status=JobStatus.COMPLETED
-    )
-    IngestionJob.objects.create(
-        installation=installation, trigger="admin", since=timezone.now(), status=JobStatus.FAILED
-    )
+    make_job(installation, JobStatus.COMPLETED)
+    make_job(installation, JobStatus.FAILED)
     assert request_sync(installation_id=installation.pk, trigger="admin").started
 
 

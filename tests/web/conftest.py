@@ -11,7 +11,6 @@ from django.test import Client
 from django.utils import timezone
 
 from integrations.models import Installation, InstallationMember, MemberRole
-from sync.models import IngestionJob, JobStatus
 from tests.factories import make_installation, make_user
 
 
@@ -46,16 +45,6 @@ def installation(member: Any, now: datetime) -> Installation:
 
 def add_member(user: Any, installation: Installation, role: str = MemberRole.VIEWER) -> None:
     InstallationMember.objects.create(user=user, installation=installation, role=role)
-
-
-def make_job(
-    installation: Installation, status: str = JobStatus.RUNNING, **fields: Any
-) -> IngestionJob:
-    """A job row in the state a worker would leave it (the worker is not under test)."""
-    fields.setdefault("since", timezone.now() - timedelta(days=30))
-    fields.setdefault("progress_total", installation.repositories.filter(is_active=True).count())
-    fields.setdefault("trigger", "manual")
-    return IngestionJob.objects.create(installation=installation, status=status, **fields)
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from integrations.models import Event, Installation
 from sync.models import IngestionJob, JobStatus
-from tests.factories import make_installation, make_user
-from tests.web.conftest import make_job
+from tests.factories import make_installation, make_job, make_user
 from tests.web.test_status import SPEC_KEYS
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from integrations.models import Event, Installation, InstallationSyncStatus, Repository
 from sync.models import IngestionJob, JobStatus
-from tests.factories import make_installation, make_user
-from tests.web.conftest import make_job
+from tests.factories import make_installation, make_job, make_user
 
 pytestmark = pytest.mark.django_db
 

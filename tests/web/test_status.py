@@ -25,8 +25,8 @@ from sync.status import (
     get_status_for_user,
     normalise_error,
 )
-from tests.factories import make_installation, make_user
-from tests.web.conftest import add_member, make_job
+from tests.factories import make_installation, make_job, make_user
+from tests.web.conftest import add_member
 
 pytestmark = pytest.mark.django_db
 
