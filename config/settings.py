@@ -105,7 +105,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- Celery ---------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")
 CELERY_BROKER_IS_EMBEDDED = CELERY_BROKER_URL.startswith("filesystem://")
 if CELERY_BROKER_IS_EMBEDDED:
     (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)

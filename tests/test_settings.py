@@ -1,0 +1,89 @@
+"""Settings come from environment variables with defaults that run with nothing
+installed; bad values are refused with a clear message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_of(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SYNC_", "DJANGO_", "GITHUB_"))
+        and k not in {"DATABASE_URL", "CELERY_BROKER_URL"}
+    }
+    clean.update(env)
+    clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    script = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        f" print(repr(({code},)))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_defaults_are_sqlite_and_the_embedded_broker_with_the_spec_constants() -> None:
+    out = settings_of(
+        "s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'],"
+        " s.CELERY_BROKER_URL, s.SYNC_MANUAL_COOLDOWN_SECONDS, s.SYNC_MIN_BUDGET,"
+        " s.SYNC_CRON_RESERVE, s.SYNC_LEASE_SECONDS, s.SYNC_BEAT_INTERVAL_SECONDS,"
+        " s.GITHUB_API_URL"
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == repr(
+        (
+            "django.db.backends.sqlite3",
+            str(ROOT / "var" / "ghsync.sqlite3"),
+            "filesystem://localhost//",
+            3600,
+            100,
+            500,
+            300,
+            300,
+            "https://api.github.com",
+        )
+    )
+
+
+def test_environment_variables_override_the_defaults() -> None:
+    out = settings_of(
+        "s.DATABASES['default']['ENGINE'], s.SYNC_MANUAL_COOLDOWN_SECONDS, s.ALLOWED_HOSTS,"
+        " s.GITHUB_APP_PRIVATE_KEY",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/ghsync",
+        SYNC_MANUAL_COOLDOWN_SECONDS="60",
+        DJANGO_ALLOWED_HOSTS="a.example, b.example",
+        GITHUB_APP_PRIVATE_KEY="-----BEGIN KEY-----\\nabc\\n-----END KEY-----",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == repr(
+        (
+            "django.db.backends.postgresql",
+            60,
+            ["a.example", "b.example"],
+            "-----BEGIN KEY-----\nabc\n-----END KEY-----",
+        )
+    )
+
+
+def test_debug_off_with_the_development_key_refuses_to_start() -> None:
+    out = settings_of("s.DEBUG", DJANGO_DEBUG="false")
+    assert out.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in out.stderr
+
+
+def test_a_non_numeric_sync_setting_is_a_clear_error() -> None:
+    out = settings_of("s.SYNC_MIN_BUDGET", SYNC_MIN_BUDGET="lots")
+    assert out.returncode != 0
+    assert "SYNC_MIN_BUDGET must be an integer, got 'lots'" in out.stderr
