@@ -158,59 +158,51 @@ def commit_event(item: Mapping[str, Any]) -> EventData:
     )
 
 
+def _lifecycle_event(
+    item: Mapping[str, Any],
+    kind: EventKind,
+    occurred_at: datetime,
+    *,
+    data: dict[str, Any],
+    actor_key: str | None = None,
+) -> EventData:
+    """One event in the life of a pull request or an issue (keyed by its number). Its
+    actor is the author, or the user under `actor_key` (merged_by, closed_by) when set."""
+    number = int(item["number"])
+    login, github_id = _actor(item.get("user"))
+    if actor_key and item.get(actor_key):
+        by_login, by_id = _actor(item.get(actor_key))
+        if by_login:
+            login, github_id = by_login, by_id
+    return EventData(
+        kind=kind,
+        github_id=str(number),
+        actor_login=login,
+        actor_github_id=github_id,
+        occurred_at=occurred_at,
+        title=_one_line(item.get("title")),
+        url=_url(item.get("html_url")),
+        number=number,
+        data=data,
+    )
+
+
 def pull_request_events(item: Mapping[str, Any]) -> list[EventData]:
     """`pr_opened` always; `pr_merged` when merged; `pr_closed` only when closed without
     merging (a merged pull request is `pr_merged`, never also `pr_closed`)."""
-    number = int(item["number"])
-    login, github_id = _actor(item.get("user"))
-    title = _one_line(item.get("title"))
-    url = _url(item.get("html_url"))
-    events = [
-        EventData(
-            kind=EventKind.PR_OPENED,
-            github_id=str(number),
-            actor_login=login,
-            actor_github_id=github_id,
-            occurred_at=_required_time(item.get("created_at"), f"pull request {number}"),
-            title=title,
-            url=url,
-            number=number,
-            data={"state": "open"},
-        )
-    ]
+    opened_at = _required_time(item.get("created_at"), f"pull request {item['number']}")
+    events = [_lifecycle_event(item, EventKind.PR_OPENED, opened_at, data={"state": "open"})]
     merged_at = parse_github_time(item.get("merged_at"))
     closed_at = parse_github_time(item.get("closed_at"))
     if merged_at is not None:
-        merger_login, merger_id = (
-            _actor(item.get("merged_by")) if item.get("merged_by") else ("", None)
-        )
+        merge = {"merge_commit_sha": item.get("merge_commit_sha")}
         events.append(
-            EventData(
-                kind=EventKind.PR_MERGED,
-                github_id=str(number),
-                actor_login=merger_login or login,
-                actor_github_id=merger_id if merger_login else github_id,
-                occurred_at=merged_at,
-                title=title,
-                url=url,
-                number=number,
-                data={"merge_commit_sha": item.get("merge_commit_sha")},
+            _lifecycle_event(
+                item, EventKind.PR_MERGED, merged_at, data=merge, actor_key="merged_by"
             )
         )
     elif closed_at is not None:
-        events.append(
-            EventData(
-                kind=EventKind.PR_CLOSED,
-                github_id=str(number),
-                actor_login=login,
-                actor_github_id=github_id,
-                occurred_at=closed_at,
-                title=title,
-                url=url,
-                number=number,
-                data={},
-            )
-        )
+        events.append(_lifecycle_event(item, EventKind.PR_CLOSED, closed_at, data={}))
     return events
 
 
@@ -239,39 +231,14 @@ def issue_events(item: Mapping[str, Any]) -> list[EventData]:
     issues list (items with a `pull_request` key): they are not issues, so []."""
     if "pull_request" in item:
         return []
-    number = int(item["number"])
-    login, github_id = _actor(item.get("user"))
-    title = _one_line(item.get("title"))
-    url = _url(item.get("html_url"))
-    events = [
-        EventData(
-            kind=EventKind.ISSUE_OPENED,
-            github_id=str(number),
-            actor_login=login,
-            actor_github_id=github_id,
-            occurred_at=_required_time(item.get("created_at"), f"issue {number}"),
-            title=title,
-            url=url,
-            number=number,
-            data={},
-        )
-    ]
+    opened_at = _required_time(item.get("created_at"), f"issue {item['number']}")
+    events = [_lifecycle_event(item, EventKind.ISSUE_OPENED, opened_at, data={})]
     closed_at = parse_github_time(item.get("closed_at"))
     if closed_at is not None:
-        closer_login, closer_id = (
-            _actor(item.get("closed_by")) if item.get("closed_by") else ("", None)
-        )
+        reason = {"state_reason": item.get("state_reason")}
         events.append(
-            EventData(
-                kind=EventKind.ISSUE_CLOSED,
-                github_id=str(number),
-                actor_login=closer_login or login,
-                actor_github_id=closer_id if closer_login else github_id,
-                occurred_at=closed_at,
-                title=title,
-                url=url,
-                number=number,
-                data={"state_reason": item.get("state_reason")},
+            _lifecycle_event(
+                item, EventKind.ISSUE_CLOSED, closed_at, data=reason, actor_key="closed_by"
             )
         )
     return events
