@@ -166,9 +166,27 @@ def render_table(report: dict[str, Any]) -> str:
     if gate:
         lines.append("### bench/gate.py: concurrent request_sync for one installation")
         lines.append("")
-        lines.append("```")
-        lines.append(_compact(gate))
-        lines.append("```")
+        if gate.get("threads"):
+            lines.append(
+                f"{gate['database']}, broker {gate['broker']}, trigger {gate['trigger']}"
+                + (f" ({gate['note']})" if gate.get("note") else "")
+            )
+            lines.append("")
+            lines.append(
+                "| callers | calls x rounds | jobs created per round | decisions"
+                " | p50 ms | p99 ms | max ms |"
+            )
+            lines.append("|---|---:|---|---|---:|---:|---:|")
+            for mode in ("threads", "processes"):
+                g = gate[mode]
+                decisions = ", ".join(f"{k} {v}" for k, v in sorted(g["decisions"].items()))
+                lines.append(
+                    f"| {mode} | {g['calls_per_round']} x {g['rounds']}"
+                    f" | {g['jobs_created_per_round']} | {decisions}"
+                    f" | {g['p50_ms']} | {g['p99_ms']} | {g['max_ms']} |"
+                )
+        else:
+            lines += ["```", _compact(gate), "```"]
         lines.append("")
     status = report.get("status")
     if status:

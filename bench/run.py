@@ -424,7 +424,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="*", help=" ".join(s.key for s in SCENARIOS))
     parser.add_argument("--skip-gate", action="store_true")
     parser.add_argument("--skip-status", action="store_true")
+    parser.add_argument(
+        "--render", type=Path, help="print the table of a results JSON, run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        print(render_table(json.loads(args.render.read_text())))
+        return 0
     args.out = args.out.resolve()
     args.var_dir = args.var_dir.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
