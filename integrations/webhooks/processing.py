@@ -208,7 +208,10 @@ def _dispatch(event: str, action: str, payload: Any) -> Outcome:
         raise PayloadError("payload is not an object")
     try:
         return handler(payload, action)
-    except (KeyError, TypeError, ValueError) as exc:
+    # A field of the wrong JSON type (a list where an object is read: AttributeError)
+    # or a date beyond what UTC can hold (OverflowError) is as permanent as a missing
+    # key: retrying the same payload can only fail again.
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         if isinstance(exc, PayloadError):
             raise
         raise PayloadError(f"malformed {event} payload ({type(exc).__name__}: {exc})") from exc

@@ -1,0 +1,89 @@
+"""Regression tests for what the fault suite found, one per fix, in `make test`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from django.test import Client
+
+from integrations.github.simulator.dataset import generate
+from integrations.github.simulator.testing import RunningSimulator
+from integrations.github.simulator.webhooks import activity_payload
+from integrations.models import DeliveryStatus, WebhookDelivery
+from integrations.tasks import process_webhook_delivery
+from integrations.webhooks.processing import DeliveryFailed, delivery_process
+from integrations.webhooks.signature import signature_for
+from tests.worker.support import mirror_dataset
+
+SECRET = "regressions-secret"
+
+
+@pytest.fixture
+def github_payloads(settings: Any) -> dict[str, dict[str, Any]]:
+    """Rows for a simulator dataset, and a signed-webhook secret; GitHub-shaped
+    payloads of each activity event about them."""
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    dataset = generate(17, "1x2x4", empty_repos=False, deleted_repo=False)
+    mirror_dataset(cast(RunningSimulator, SimpleNamespace(dataset=dataset)))
+    events = ("push", "pull_request", "pull_request_review", "issues", "issue_comment")
+    return {event: activity_payload(dataset, event, installation_id=1001) for event in events}
+
+
+def _deliver(event: str, payload: dict[str, Any]) -> WebhookDelivery:
+    body = json.dumps(payload).encode()
+    response = Client().post(
+        "/webhooks/github/",
+        data=body,
+        content_type="application/json",
+        headers={
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": signature_for(body, SECRET),
+        },
+    )
+    assert response.status_code == 202, response.content
+    return WebhookDelivery.objects.get(delivery_id=response.json()["delivery_id"])
+
+
+def _with(payload: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(payload)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return changed
+
+
+# Found by test_webhook_fuzz: a value of the wrong JSON type where ghsync expects an
+# object or a string (AttributeError), or a date whose offset takes it past year 9999
+# in UTC (OverflowError), was a *retryable* failure: the task retried a delivery that
+# can only fail again, six times, logging an error each time.
+WRONG_TYPES = [
+    ("pull_request", ("pull_request", "user"), ["not", "an", "object"]),
+    ("issue_comment", ("comment",), 2147483648),
+    ("issues", ("issue", "title"), 12),
+    ("push", ("commits", 0, "author"), "someone"),
+    ("pull_request", ("pull_request", "created_at"), "9999-12-31T23:59:59-05:00"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("event", "path", "value"), WRONG_TYPES)
+def test_a_payload_with_wrongly_typed_fields_fails_once_as_a_permanent_payload_error(
+    github_payloads: dict[str, dict[str, Any]], event: str, path: tuple[Any, ...], value: Any
+) -> None:
+    delivery = _deliver(event, _with(github_payloads[event], path, value))
+
+    with pytest.raises(DeliveryFailed) as failed:
+        delivery_process(delivery_pk=delivery.pk)
+
+    assert not failed.value.retryable, str(failed.value)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "malformed" in delivery.error
+    process_webhook_delivery(delivery.pk)  # the task: no retry is scheduled (no Retry raised)
