@@ -52,5 +52,9 @@ format: install
 demo: install
 	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python manage.py demo
 
+# Side-by-side benchmarks (minutes): table on stdout, JSON under var/bench/.
+bench: install
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf var/test-default var/test-services
