@@ -76,7 +76,10 @@ def parse_github_time(value: str | None) -> datetime | None:
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
+        raise ValueError(f"{value!r} is not a time GitHub can mean") from exc
 
 
 def _required_time(value: str | None, what: str) -> datetime:

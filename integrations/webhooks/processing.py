@@ -209,9 +209,8 @@ def _dispatch(event: str, action: str, payload: Any) -> Outcome:
     try:
         return handler(payload, action)
     # A field of the wrong JSON type (a list where an object is read: AttributeError)
-    # or a date beyond what UTC can hold (OverflowError) is as permanent as a missing
-    # key: retrying the same payload can only fail again.
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+    # is as permanent as a missing key: retrying the same payload can only fail again.
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, PayloadError):
             raise
         raise PayloadError(f"malformed {event} payload ({type(exc).__name__}: {exc})") from exc
