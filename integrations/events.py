@@ -31,6 +31,9 @@ __all__ = [
 
 TITLE_MAX = 512
 URL_MAX = 1024
+GITHUB_ID_MAX = 64  # Event.github_id's width
+INTEGER_MAX = 2**31 - 1  # Event.number
+BIGINT_MAX = 2**63 - 1  # Event.actor_github_id
 _ISSUE_NUMBER = re.compile(r"/(?:issues|pull)/(\d+)(?:[/#?].*)?$")
 
 # Rewritten when a row already exists; first_seen_at is never among them.
@@ -60,6 +63,17 @@ class EventData:
     url: str = ""
     number: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse what the Event columns cannot hold: the database would refuse the
+        same values on every try (and SQLite overflows on integers past 2**63)."""
+        if len(self.github_id) > GITHUB_ID_MAX:
+            raise ValueError(f"{self.kind} id longer than {GITHUB_ID_MAX} characters")
+        if self.number is not None and not -INTEGER_MAX - 1 <= self.number <= INTEGER_MAX:
+            raise ValueError(f"{self.kind} number {self.number} is out of range")
+        actor = self.actor_github_id
+        if actor is not None and not -BIGINT_MAX - 1 <= actor <= BIGINT_MAX:
+            raise ValueError(f"{self.kind} actor id {actor} is out of range")
 
     @property
     def key(self) -> tuple[str, str]:

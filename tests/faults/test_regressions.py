@@ -87,3 +87,31 @@ def test_a_payload_with_wrongly_typed_fields_fails_once_as_a_permanent_payload_e
     assert delivery.status == DeliveryStatus.FAILED
     assert "malformed" in delivery.error
     process_webhook_delivery(delivery.pk)  # the task: no retry is scheduled (no Retry raised)
+
+
+# Found by test_webhook_fuzz on PostgreSQL: a number or an id that does not fit its
+# column (a pull request number beyond 2**31, a comment id longer than 64 characters,
+# a user id beyond 2**63) raised DataError (OverflowError on SQLite), also treated as
+# retryable although the same payload can never be stored. EventData now refuses them.
+TOO_BIG = [
+    ("pull_request", ("pull_request", "number"), 2**40),
+    ("issue_comment", ("comment", "id"), "9" * 100),
+    ("issue_comment", ("comment", "user", "id"), 2**64),
+    ("push", ("commits", 0, "id"), "a" * 100),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("event", "path", "value"), TOO_BIG)
+def test_a_value_that_does_not_fit_its_column_fails_once_as_a_permanent_payload_error(
+    github_payloads: dict[str, dict[str, Any]], event: str, path: tuple[Any, ...], value: Any
+) -> None:
+    delivery = _deliver(event, _with(github_payloads[event], path, value))
+
+    with pytest.raises(DeliveryFailed) as failed:
+        delivery_process(delivery_pk=delivery.pk)
+
+    assert not failed.value.retryable, str(failed.value)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "out of range" in delivery.error or "longer than" in delivery.error
