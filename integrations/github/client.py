@@ -7,6 +7,7 @@ Tokens, JWTs and keys never reach a log line or an exception message.
 
 from __future__ import annotations
 
+import contextvars
 import random
 import threading
 import time
@@ -27,6 +28,7 @@ __all__ = [
     "GitHubError",
     "GitHubNotConfigured",
     "Page",
+    "PendingPage",
     "RateLimit",
     "RateLimited",
     "RepositoryUnavailable",
@@ -169,6 +171,44 @@ class Page:
     not_modified: bool
     rate_limit: RateLimit | None
     status: int
+
+
+class PendingPage:
+    """One GET running in a background thread, started by `GitHubClient.get_page_later`.
+
+    `result()` waits for it and returns its Page or raises its error (the same typed
+    exceptions `get_page` raises), so the caller handles a prefetched page exactly as
+    one it asked for itself. The thread runs in a copy of the caller's context, so its
+    log lines carry the caller's bound fields."""
+
+    def __init__(self, client: GitHubClient, url: str, etag: str | None) -> None:
+        self.url = url
+        self.etag = etag
+        self._client = client
+        self._page: Page | None = None
+        self._error: BaseException | None = None
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._fetch,), name="github-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            self._page = self._client.get_page(self.url, etag=self.etag)
+        except BaseException as exc:  # handed to the consumer by result()
+            self._error = exc
+
+    def wait(self) -> None:
+        """Wait for the request to end, whatever its outcome (the result is dropped)."""
+        self._thread.join()
+
+    def result(self) -> Page:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._page is not None
+        return self._page
 
 
 # --------------------------------------------------------------------------- transport
@@ -533,15 +573,39 @@ class GitHubClient:
             _raise_for_error(response, "GET", path)
             return _page_from(response)
 
+    def get_page_later(self, url_or_path: str, *, etag: str | None = None) -> PendingPage:
+        """Start `get_page(url_or_path, etag=etag)` in a background thread and return at
+        once. The caller must not send another request before taking its `result()` (or
+        `wait()`ing for it): requests of one installation stay serial."""
+        return PendingPage(self, url_or_path, etag)
+
     def paginate(
-        self, path: str, params: dict[str, Any] | None = None, *, etag: str | None = None
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        etag: str | None = None,
+        prefetch: bool = False,
     ) -> Iterator[Page]:
-        """Pages of a list: the first conditional on `etag`, then Link rel="next" only."""
+        """Pages of a list: the first conditional on `etag`, then Link rel="next" only.
+
+        `prefetch=True` requests the next page while the caller works on the current
+        one (one background request at a time; an error is raised here when the page
+        is due). Only for lists read to the end: a caller that stops early has spent
+        one request on a page it never sees."""
         page = self.get_page(path, params, etag=etag)
-        yield page
-        while page.next_url and not page.not_modified:
-            page = self.get_page(page.next_url)
-            yield page
+        while True:
+            following = None if page.not_modified else page.next_url
+            pending = self.get_page_later(following) if prefetch and following else None
+            try:
+                yield page
+            except GeneratorExit:
+                if pending is not None:
+                    pending.wait()
+                raise
+            if not following:
+                return
+            page = pending.result() if pending is not None else self.get_page(following)
 
     def installation_repositories(self) -> Iterator[dict[str, Any]]:
         """Every repository the installation can read."""
