@@ -16,14 +16,30 @@ review or merge updates the pull request and so the first page sorted by update)
 lists are sorted newest-update first so that anything new changes the first page.
 A stream's new ETag and high-water mark are kept in the cursor until the repository is
 finished, and only then stored: a half-read stream never looks read.
+
+A stream whose stored URL asks for an older `since` than this run needs (the backfill's
+window, before the first incremental run) is asked that stored URL, conditionally: its
+list is a superset of the one this run needs, newest first, so a 304 proves nothing
+changed (no budget spent); a 200 is read only until its items fall below this run's
+`since`, and the stored URL keeps its new ETag for the next run.
+
+An empty repository's commits answer 409, which cannot be conditional. The commits
+stream then stores the repository's own URL (`GET /repos/{o}/{r}`) and its ETag
+instead: later runs ask that conditionally, and read the commits again only once it
+changed and shows a push (`size` or `pushed_at`).
+
+Prefetching: `upcoming(cursor)` names the request the next step will certainly make
+(the next page of a list that is always read to its end, the next pull request's
+reviews or commits); the runner may start it (`prefetch`) before writing the current
+page, and `step` then takes the prefetched page instead of asking again.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from integrations.events import (
     EventData,
@@ -34,7 +50,13 @@ from integrations.events import (
     pull_request_events,
     review_event,
 )
-from integrations.github.client import GitHubClient, Page, RateLimit, RepositoryUnavailable
+from integrations.github.client import (
+    GitHubClient,
+    Page,
+    PendingPage,
+    RateLimit,
+    RepositoryUnavailable,
+)
 from integrations.models import Repository, Stream, StreamState
 
 PER_PAGE = 100
@@ -47,6 +69,9 @@ STREAMS: tuple[str, ...] = (
     Stream.COMMENTS,
 )
 LISTING_STREAMS = frozenset({Stream.COMMITS, Stream.PULLS, Stream.ISSUES, Stream.COMMENTS})
+# Lists read to their last page whatever they hold (pulls stop below the window).
+READ_TO_END = frozenset({Stream.COMMITS, Stream.ISSUES, Stream.COMMENTS})
+PER_PULL_STREAMS = frozenset({Stream.REVIEWS, Stream.PULL_COMMITS})
 
 
 def _iso(t: datetime) -> str:
@@ -65,6 +90,7 @@ class Cursor:
     hwm: str | None = None  # newest timestamp seen so far in the current stream
     first_etag: str | None = None
     first_url: str | None = None
+    superset: bool = False  # reading a stored URL with an older since: stop below `since`
     pr_index: int = 0
     review_prs: list[int] = field(default_factory=list)
     merged_prs: list[int] = field(default_factory=list)
@@ -80,7 +106,12 @@ class Cursor:
         return cls(**known)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is JSON already (asdict's deep copy is slow on the per-page path).
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["review_prs"] = list(self.review_prs)
+        data["merged_prs"] = list(self.merged_prs)
+        data["done"] = {stream: dict(state) for stream, state in self.done.items()}
+        return data
 
     @classmethod
     def for_repository(cls, repo_index: int) -> Cursor:
@@ -94,6 +125,7 @@ class Cursor:
         self.hwm = None
         self.first_etag = None
         self.first_url = None
+        self.superset = False
         self.pr_index = 0
         if position + 1 >= len(STREAMS):
             self.finished = True
@@ -140,6 +172,7 @@ class RepositoryReader:
         self.full = full
         self.overlap = overlap
         self.base = f"/repos/{repository.full_name}"
+        self._pending: PendingPage | None = None
 
     # ----------------------------------------------------------------- public
 
@@ -160,6 +193,55 @@ class RepositoryReader:
             return self.window_since
         return state.high_water_mark - self.overlap
 
+    def upcoming(self, cursor: Cursor) -> str | None:
+        """The URL the next `step(cursor)` will certainly request (unconditionally), when
+        reading it early cannot waste a request: the next page of a list always read to
+        its end, or the next page of the per-pull-request streams. None otherwise."""
+        if cursor.finished:
+            return None
+        if cursor.stream in READ_TO_END:
+            # None at a stream's first page (conditional, or a 409), and while reading a
+            # superset list, which stops below this run's since.
+            return None if cursor.superset else cursor.url
+        if cursor.stream in PER_PULL_STREAMS:
+            return self._per_pull_url(cursor)
+        return None
+
+    def prefetch(self, url: str) -> None:
+        """Start the request `upcoming` named; the next `step` takes its page."""
+        assert self._pending is None
+        self._pending = self.client.get_page_later(url)
+
+    @property
+    def prefetching(self) -> bool:
+        return self._pending is not None
+
+    def close(self) -> None:
+        """Wait for a prefetched request nobody will take (the run is ending), so that no
+        request of this installation outlives it."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.wait()
+
+    # ----------------------------------------------------------------- requests
+
+    def _fetch(self, url: str, etag: str | None = None) -> Page:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            if pending.url == url and etag is None:
+                return pending.result()
+            pending.wait()  # not the page this step needs: never two requests at once
+        return self.client.get_page(url, etag=etag)
+
+    def _get(self, url: str, etag: str | None) -> Page | None:
+        """One page; None for the 409 GitHub answers for an empty repository's commits."""
+        try:
+            return self._fetch(url, etag)
+        except RepositoryUnavailable as exc:
+            if exc.status == 409:
+                return None
+            raise
+
     # ----------------------------------------------------------------- listings
 
     def _first_url(self, stream: str, since: datetime) -> str:
@@ -178,46 +260,90 @@ class RepositoryReader:
         return f"{self.base}{path}?{urlencode(params)}"
 
     def _listing_step(self, cursor: Cursor) -> Step:
-        stream = cursor.stream
-        if cursor.url is None:
-            since = self.stream_since(stream)
-            url = self._first_url(stream, since)
-            state = self.states.get(stream)
-            etag = state.etag if state and state.etag and state.etag_url == url else None
-            page = self._get(cursor, url, etag)
-            if page is None:  # an empty repository's commits
-                cursor.next_stream()
-                return Step([], cursor, self.client.last_rate_limit, True)
-            if page.not_modified:
-                if stream == Stream.PULLS:
-                    cursor.review_prs, cursor.merged_prs = [], []
-                # Pulls unchanged: the empty lists skip reviews and merged commits.
-                cursor.next_stream()
-                return Step([], cursor, page.rate_limit, True)
-            cursor.since = _iso(since)
-            cursor.first_etag, cursor.first_url = page.etag, url
-            if stream == Stream.PULLS:
-                cursor.review_prs, cursor.merged_prs = [], []
-        else:
-            page = self._get(cursor, cursor.url, None)
+        if cursor.url is not None:
+            page = self._get(cursor.url, None)
             if page is None:
                 cursor.next_stream()
                 return Step([], cursor, self.client.last_rate_limit, True)
+            return self._listing_page(cursor, page)
+        stream = cursor.stream
+        since = self.stream_since(stream)
+        state = self.states.get(stream)
+        if stream == Stream.COMMITS and state is not None and state.etag_url == self.base:
+            if self._still_empty(cursor, state):
+                return Step([], cursor, self.client.last_rate_limit, True)
+            state = None
+        url = self._first_url(stream, since)
+        asked, etag, superset = url, None, False
+        if state is not None and state.etag:
+            if state.etag_url == url:
+                etag = state.etag
+            elif not self.full and _asks_older_since(state.etag_url, url):
+                asked, etag, superset = state.etag_url, state.etag, True
+        page = self._get(asked, etag)
+        if page is None:  # an empty repository's commits
+            self._remember_empty(cursor)
+            return Step([], cursor, self.client.last_rate_limit, True)
+        if page.not_modified:
+            if stream == Stream.PULLS:
+                cursor.review_prs, cursor.merged_prs = [], []
+            # Unchanged (pulls: with their reviews and merged commits, hence the empty
+            # lists); the stored state stays as it is.
+            cursor.next_stream()
+            return Step([], cursor, page.rate_limit, True)
+        cursor.since = _iso(since)
+        cursor.first_etag, cursor.first_url = page.etag, asked
+        cursor.superset = superset
+        if stream == Stream.PULLS:
+            cursor.review_prs, cursor.merged_prs = [], []
+        return self._listing_page(cursor, page)
+
+    def _listing_page(self, cursor: Cursor, page: Page) -> Step:
         events, stop = self._map_listing(cursor, page)
+        if cursor.superset and not stop:
+            stop = self._below_since(cursor, page)
         if page.next_url and not stop:
             cursor.url = page.next_url
         else:
             self._finish_listing(cursor)
         return Step(events, cursor, page.rate_limit, True)
 
-    def _get(self, cursor: Cursor, url: str, etag: str | None) -> Page | None:
-        """One page; None for the 409 GitHub answers for an empty repository's commits."""
-        try:
-            return self.client.get_page(url, etag=etag)
-        except RepositoryUnavailable as exc:
-            if exc.status == 409:
-                return None
-            raise
+    def _below_since(self, cursor: Cursor, page: Page) -> bool:
+        """Reading a superset list (newest first): has it gone below this run's since?
+        Issues and comments are sorted by update, so the page's last item says it. The
+        commits list is only roughly chronological (GitHub lists it in reverse
+        topological order), so it takes a whole page older than since - overlap."""
+        since = parse_github_time(cursor.since)
+        assert since is not None
+        if not page.items:
+            return True
+        if cursor.stream == Stream.COMMITS:
+            floor = since - self.overlap
+            dates = [parse_github_time(_committer_date(item)) for item in page.items]
+            return all(d is not None and d < floor for d in dates)
+        oldest = parse_github_time(page.items[-1].get("updated_at"))
+        return oldest is not None and oldest < since
+
+    def _still_empty(self, cursor: Cursor, state: StreamState) -> bool:
+        """The repository was empty when last read: ask its own URL conditionally. True
+        (and the commits stream done) while it still shows no push."""
+        page = self._fetch(self.base, state.etag or None)
+        if page.not_modified:
+            cursor.next_stream()
+            return True
+        body = page.items[0] if page.items else {}
+        if body.get("size") or body.get("pushed_at"):
+            return False
+        cursor.done[Stream.COMMITS] = {"etag": page.etag or "", "etag_url": self.base, "hwm": None}
+        cursor.next_stream()
+        return True
+
+    def _remember_empty(self, cursor: Cursor) -> None:
+        """A 409: the repository is empty. Its own URL and ETag stand for the commits
+        stream from now on (one request now; later runs ask it conditionally)."""
+        page = self._fetch(self.base)
+        cursor.done[Stream.COMMITS] = {"etag": page.etag or "", "etag_url": self.base, "hwm": None}
+        cursor.next_stream()
 
     def _map_listing(self, cursor: Cursor, page: Page) -> tuple[list[EventData], bool]:
         stream = cursor.stream
@@ -228,7 +354,7 @@ class RepositoryReader:
         for item in page.items:
             if stream == Stream.COMMITS:
                 events.append(commit_event(item))
-                cursor.see(((item.get("commit") or {}).get("committer") or {}).get("date"))
+                cursor.see(_committer_date(item))
             elif stream == Stream.PULLS:
                 events.extend(pull_request_events(item))
                 cursor.see(item.get("updated_at"))
@@ -271,15 +397,25 @@ class RepositoryReader:
 
     # ----------------------------------------------------------------- per pull request
 
+    def _per_pull_url(self, cursor: Cursor) -> str | None:
+        numbers = cursor.review_prs if cursor.stream == Stream.REVIEWS else cursor.merged_prs
+        if cursor.pr_index < len(numbers):
+            suffix = "reviews" if cursor.stream == Stream.REVIEWS else "commits"
+            number = numbers[cursor.pr_index]
+            return cursor.url or f"{self.base}/pulls/{number}/{suffix}?per_page={PER_PAGE}"
+        if cursor.stream == Stream.REVIEWS and cursor.merged_prs:
+            return f"{self.base}/pulls/{cursor.merged_prs[0]}/commits?per_page={PER_PAGE}"
+        return None
+
     def _per_pull_step(self, cursor: Cursor) -> Step:
         numbers = cursor.review_prs if cursor.stream == Stream.REVIEWS else cursor.merged_prs
         if cursor.pr_index >= len(numbers):
             cursor.next_stream()
             return Step([], cursor, None, False)
         number = numbers[cursor.pr_index]
-        suffix = "reviews" if cursor.stream == Stream.REVIEWS else "commits"
-        url = cursor.url or f"{self.base}/pulls/{number}/{suffix}?per_page={PER_PAGE}"
-        page = self.client.get_page(url)
+        url = self._per_pull_url(cursor)
+        assert url is not None
+        page = self._fetch(url)
         events: list[EventData] = []
         for item in page.items:
             if cursor.stream == Stream.REVIEWS:
@@ -296,3 +432,20 @@ class RepositoryReader:
             if cursor.pr_index >= len(numbers):
                 cursor.next_stream()
         return Step(events, cursor, page.rate_limit, True)
+
+
+def _committer_date(item: dict[str, Any]) -> str | None:
+    return ((item.get("commit") or {}).get("committer") or {}).get("date")
+
+
+def _asks_older_since(stored_url: str, url: str) -> bool:
+    """`stored_url` is `url` with an older (or equal) `since`: the same list, a superset."""
+    stored, wanted = urlsplit(stored_url), urlsplit(url)
+    if stored.path != wanted.path:
+        return False
+    stored_params, wanted_params = dict(parse_qsl(stored.query)), dict(parse_qsl(wanted.query))
+    stored_since = parse_github_time(stored_params.pop("since", None))
+    wanted_since = parse_github_time(wanted_params.pop("since", None))
+    if stored_since is None or wanted_since is None or stored_params != wanted_params:
+        return False
+    return stored_since <= wanted_since

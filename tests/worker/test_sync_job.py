@@ -69,27 +69,32 @@ def test_full_backfill_stores_exactly_the_expected_events(
     assert completed["failed_repositories"] == 0 and completed["duration_ms"] >= 0
 
 
-def test_resync_with_nothing_changed_spends_almost_no_budget(
+def test_resync_with_nothing_changed_spends_no_budget(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
     world = start_world(size="1x3x16")
     installation = world.installation()
     first = sync_once(installation)
     before = stored_events(installation)
-    sync_once(installation)  # reads from the high-water marks: a small tail
+    world.sim.server.reset_stats()
+
+    second = sync_once(installation)  # the first incremental run after the backfill
+
+    assert world.spent(1001) == 0
     world.sim.server.reset_stats()
 
     third = sync_once(installation)
 
     stats = world.sim.server.stats()
-    # Every listing answers 304; only the empty repository's commits (409) cost one.
-    assert world.spent(1001) <= 1
-    assert stats["not_modified_total"] == 2 * 4 + 3  # two repos x 4 listings + empty repo
+    assert world.spent(1001) == 0
+    # Every request answered 304: two repositories x 4 listings, and the empty one's
+    # own URL (standing for its commits) plus its 3 other listings.
+    assert stats["not_modified_total"] == stats["requests_total"] == 2 * 4 + 4
     assert stored_events(installation) == before
-    assert third.events_ingested == 0
+    assert second.events_ingested == third.events_ingested == 0
     assert (
         StreamState.objects.filter(repository__installation=installation).exclude(etag="").count()
-        == 11
+        == 12
     )
     installation.refresh_from_db()
     assert installation.last_synced_at == third.started_at

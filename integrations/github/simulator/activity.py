@@ -80,6 +80,7 @@ def add_activity(
         pr: Issue | None
         issue: Issue | None
         if kind == "commit":
+            target.empty = False  # an empty repository's first push
             sha = make_sha(dataset.seed, target.id, "live", counter)
             target.commits.append(
                 Commit(sha, f"Live change {counter}", user.login, f"{user.login}@users.example",
