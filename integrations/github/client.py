@@ -534,6 +534,7 @@ class GitHubClient:
         self.app = app
         self.installation_id = int(installation_id)
         self.last_rate_limit: RateLimit | None = None
+        self.last_elapsed: float | None = None  # seconds the last get_page took
         self._transport = _Transport(
             session=app.transport.session,
             timeout=timeout,
@@ -551,6 +552,7 @@ class GitHubClient:
         url = self.app.url(url_or_path)
         path = _path_of(url)
         refreshed = False
+        started = time.monotonic()
         while True:
             token = self.app.installation_token(self.installation_id, force_refresh=refreshed)
             response = self._transport.send(
@@ -570,6 +572,7 @@ class GitHubClient:
                     )
                 refreshed = True
                 continue
+            self.last_elapsed = time.monotonic() - started
             _raise_for_error(response, "GET", path)
             return _page_from(response)
 

@@ -57,6 +57,11 @@ log = structlog.get_logger(__name__)
 
 # `x-ratelimit-reset` is whole epoch seconds; the window may turn up to a second later.
 RESET_MARGIN = timedelta(seconds=1)
+# Prefetching overlaps a page's write with the next request's wait on the network
+# (GitHub answers in tens to hundreds of milliseconds). When answers take less (a
+# server on the same machine), there is no wait to overlap: the thread handoffs only
+# cost, so pages are read one after another.
+PREFETCH_MIN_ELAPSED_SECONDS = 0.01
 
 
 class Outcome(StrEnum):
@@ -211,6 +216,10 @@ class _JobRunner:
         step makes anyway and the run would make it now: within the budget reserve and
         the time slice (so a prefetched page is always used, never wasted)."""
         if not getattr(settings, "SYNC_PREFETCH", True):
+            return
+        assert self.client is not None
+        elapsed = self.client.last_elapsed
+        if elapsed is None or elapsed < PREFETCH_MIN_ELAPSED_SECONDS:
             return
         url = reader.upcoming(cursor)
         if url is None or self._reserve_reached() is not None or self._slice_over():
