@@ -57,6 +57,9 @@ class Ghsync:
             "LOG_LEVEL": "INFO",
             "LOG_FORMAT": "json",
             "PYTHONPATH": str(ROOT),
+            # Production shape: DEBUG off (with it on, Django records every query's SQL).
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "bench-only-not-a-secret-" + "x" * 32,
         }
         self.env.pop("GITHUB_APP_PRIVATE_KEY", None)
         if self.use_services:
