@@ -167,6 +167,9 @@ SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
 SYNC_SLICE_SECONDS = env_int("SYNC_SLICE_SECONDS", 60)
 SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 5)
 SYNC_BEAT_INTERVAL_SECONDS = env_int("SYNC_BEAT_INTERVAL_SECONDS", 300)
+# Ask for the next page while the current one is written, when requests wait on the
+# network (never a request the job would not make, never into the budget reserve).
+SYNC_PREFETCH = env_bool("SYNC_PREFETCH", True)
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
