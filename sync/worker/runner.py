@@ -215,7 +215,7 @@ class _JobRunner:
         """Start the next request while this page is written, when it is one the next
         step makes anyway and the run would make it now: within the budget reserve and
         the time slice (so a prefetched page is always used, never wasted)."""
-        if not getattr(settings, "SYNC_PREFETCH", True):
+        if not settings.SYNC_PREFETCH:
             return
         assert self.client is not None
         elapsed = self.client.last_elapsed
