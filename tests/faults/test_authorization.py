@@ -1,0 +1,364 @@
+"""Scenario 7: the authorization sweep. Every URL pattern of config.urls (walked from
+the resolver, so a new route cannot be forgotten: it fails here until it has a row in
+the table) is requested with GET and POST as anonymous, a non-member (a member of
+another installation), a viewer, an owner and staff (a superuser who is no member),
+and the status must be the table's. Then CSRF: with the checks enforced, a POST
+without the token is refused on every route that is not exempt on purpose, and every
+form the pages render carries the token (and works with it)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+from rest_framework.authtoken.models import Token
+
+from integrations.models import (
+    Event,
+    GitHubProfile,
+    Installation,
+    InstallationMember,
+    MemberRole,
+    WebhookDelivery,
+)
+from sync.models import IngestionJob
+from sync.services import request_sync
+from tests.factories import make_installation, make_user
+from tests.faults.figures import figure
+
+SCENARIO = "7. Authorization sweep"
+ROLES = ("anonymous", "non-member", "viewer", "owner", "staff")
+GITHUB_ID = 424_242
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings: Any) -> None:
+    settings.GITHUB_WEBHOOK_SECRET = "authorization-sweep-secret"
+
+
+# --------------------------------------------------------------------------- the table
+# route pattern -> {method: statuses for (anonymous, non-member, viewer, owner, staff)}.
+# 302 from a page is the redirect to the login page; 404 is "no such installation",
+# which a non-member and staff (membership rules pages and API for superusers too)
+# get for an installation they are not a member of.
+
+PAGES: dict[str, dict[str, tuple[int, ...]]] = {
+    "": {"GET": (302, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},
+    "installations/<int:github_id>/": {
+        "GET": (302, 404, 200, 200, 404), "POST": (405, 405, 405, 405, 405)},
+    "installations/<int:github_id>/sync": {
+        "GET": (405, 405, 405, 405, 405), "POST": (302, 404, 302, 302, 404)},
+    "status/live/": {"GET": (302, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},
+    "status/live/?installation=<github_id>": {
+        "GET": (302, 404, 200, 200, 404), "POST": (405, 405, 405, 405, 405)},
+    "webhooks/github/": {"GET": (405, 405, 405, 405, 405), "POST": (400, 400, 400, 400, 400)},
+    "api/^health/?$": {"GET": (200, 200, 200, 200, 200), "POST": (200, 200, 200, 200, 200)},
+    "api/^sync/status/?$": {"GET": (403, 200, 200, 200, 200), "POST": (403, 405, 405, 405, 405)},
+    "api/^installations/(?P<github_id>[0-9]+)/status/?$": {
+        "GET": (403, 404, 200, 200, 404), "POST": (403, 405, 405, 405, 405)},
+    "api/^installations/(?P<github_id>[0-9]+)/sync/?$": {
+        "GET": (403, 405, 405, 405, 405), "POST": (403, 404, 202, 200, 404)},
+    "api/^events/?$": {"GET": (403, 200, 200, 200, 200), "POST": (403, 405, 405, 405, 405)},
+    "api/^events/?$?installation=<github_id>": {
+        "GET": (403, 404, 200, 200, 404), "POST": (403, 405, 405, 405, 405)},
+    "api/schema/": {"GET": (200, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},
+    "accounts/login/": {"GET": (200, 200, 200, 200, 200), "POST": (200, 200, 200, 200, 200)},
+    "accounts/logout/": {"GET": (405, 405, 405, 405, 405), "POST": (302, 302, 302, 302, 302)},
+    "accounts/password_change/": {
+        "GET": (302, 200, 200, 200, 200), "POST": (302, 200, 200, 200, 200)},
+    "accounts/password_change/done/": {
+        "GET": (302, 200, 200, 200, 200), "POST": (302, 405, 405, 405, 405)},
+    "accounts/password_reset/": {
+        "GET": (200, 200, 200, 200, 200), "POST": (200, 200, 200, 200, 200)},
+    "accounts/password_reset/done/": {
+        "GET": (200, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},
+    "accounts/reset/<uidb64>/<token>/": {
+        "GET": (200, 200, 200, 200, 200), "POST": (200, 200, 200, 200, 200)},
+    "accounts/reset/done/": {"GET": (200, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},
+}  # fmt: skip
+
+# The admin: anyone but staff is sent to the admin login (302); staff see everything.
+NOT_STAFF = (302, 302, 302, 302)
+ADMIN_SITE: dict[str, dict[str, tuple[int, ...]]] = {
+    "admin/": {"GET": (*NOT_STAFF, 200), "POST": (*NOT_STAFF, 200)},
+    "admin/login/": {"GET": (200, 200, 200, 200, 302), "POST": (200, 200, 200, 200, 200)},
+    "admin/logout/": {"GET": (*NOT_STAFF, 405), "POST": (*NOT_STAFF, 302)},
+    "admin/password_change/": {"GET": (*NOT_STAFF, 200), "POST": (*NOT_STAFF, 200)},
+    "admin/password_change/done/": {"GET": (*NOT_STAFF, 200), "POST": (*NOT_STAFF, 405)},
+    "admin/autocomplete/": {"GET": (*NOT_STAFF, 403), "POST": (*NOT_STAFF, 405)},
+    "admin/jsi18n/": {"GET": (*NOT_STAFF, 200), "POST": (*NOT_STAFF, 405)},
+    "admin/r/<path:content_type_id>/<path:object_id>/": {
+        "GET": (*NOT_STAFF, 404), "POST": (*NOT_STAFF, 404)},
+    "admin/^(?P<app_label>auth|authtoken|django_celery_beat|integrations|sync)/$": {
+        "GET": (*NOT_STAFF, 200), "POST": (*NOT_STAFF, 200)},
+    "admin/(?P<url>.*)$": {"GET": (*NOT_STAFF, 404), "POST": (*NOT_STAFF, 404)},
+    "admin/auth/user/<id>/password/": {"GET": (*NOT_STAFF, 200), "POST": (*NOT_STAFF, 200)},
+}  # fmt: skip
+
+# Every model in the admin: read-only ones refuse add, change (POST) and delete (403);
+# an installation's change page is read-only too but hosts the editable member inline.
+ADMIN_MODELS: dict[str, str] = {
+    "auth/group": "editable",
+    "auth/user": "editable",
+    "authtoken/tokenproxy": "editable",
+    "django_celery_beat/periodictask": "editable",
+    "django_celery_beat/clockedschedule": "editable",
+    "django_celery_beat/crontabschedule": "editable",
+    "django_celery_beat/solarschedule": "editable",
+    "django_celery_beat/intervalschedule": "editable",
+    "integrations/installation": "members inline",
+    "integrations/repository": "read-only",
+    "integrations/event": "read-only",
+    "integrations/webhookdelivery": "read-only",
+    "integrations/installationmember": "editable",
+    "integrations/githubprofile": "editable",
+    "sync/ingestionjob": "read-only",
+}
+
+
+def _admin_model_rows() -> dict[str, dict[str, tuple[int, ...]]]:
+    rows: dict[str, dict[str, tuple[int, ...]]] = {}
+    for model, kind in ADMIN_MODELS.items():
+        read_only = kind != "editable"
+        base = f"admin/{model}/"
+        rows[base] = {"GET": (*NOT_STAFF, 200), "POST": (*NOT_STAFF, 200)}
+        rows[f"{base}add/"] = {
+            "GET": (*NOT_STAFF, 403 if read_only else 200),
+            "POST": (*NOT_STAFF, 403 if read_only else 200),
+        }
+        rows[f"{base}<path:object_id>/history/"] = {
+            "GET": (*NOT_STAFF, 200), "POST": (*NOT_STAFF, 200)}  # fmt: skip
+        rows[f"{base}<path:object_id>/delete/"] = {
+            "GET": (*NOT_STAFF, 403 if read_only else 200),
+            "POST": (*NOT_STAFF, 403 if read_only else 200),
+        }
+        rows[f"{base}<path:object_id>/change/"] = {
+            "GET": (*NOT_STAFF, 200),
+            "POST": (*NOT_STAFF, 403 if kind == "read-only" else 200),
+        }
+        rows[f"{base}<path:object_id>/"] = {
+            "GET": (*NOT_STAFF, 302), "POST": (*NOT_STAFF, 302)}  # fmt: skip
+    return rows
+
+
+EXPECTED = {**PAGES, **ADMIN_SITE, **_admin_model_rows()}
+
+# POSTs that need no CSRF token, on purpose: GitHub signs its webhooks instead, the
+# health check touches nothing, and the API refuses anonymous callers anyway.
+CSRF_EXEMPT = {"webhooks/github/", "api/^health/?$"}
+
+
+# --------------------------------------------------------------------------- the walk
+
+
+def routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[str]:
+    """Every URL pattern of config.urls as one string."""
+    for entry in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from routes(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)
+
+
+class World:
+    """An installation with a viewer and an owner; a non-member who owns another one;
+    staff; and one row of every model the admin lists, for the object URLs."""
+
+    def __init__(self) -> None:
+        self.users = {
+            "non-member": make_user("nonmember"),
+            "viewer": make_user("viewer"),
+            "owner": make_user("owner", email="owner@example.com"),
+            "staff": make_user("staff", is_staff=True, is_superuser=True),
+        }
+        self.installation = make_installation(
+            github_id=GITHUB_ID, account_login="acme", owner=self.users["owner"]
+        )
+        InstallationMember.objects.create(
+            user=self.users["viewer"], installation=self.installation, role=MemberRole.VIEWER
+        )
+        make_installation(github_id=GITHUB_ID + 1, owner=self.users["non-member"])
+        repository = self.installation.repositories.first()
+        assert repository is not None
+        request_sync(installation_id=self.installation.pk, trigger="admin")
+        IngestionJob.objects.update(status="completed", finished_at=timezone.now())
+        event = Event.objects.create(
+            installation=self.installation, repository=repository, kind="commit",
+            github_id="a" * 40, occurred_at=timezone.now(),
+        )  # fmt: skip
+        delivery = WebhookDelivery.objects.create(delivery_id="sweep", event="ping")
+        profile = GitHubProfile.objects.create(
+            user=self.users["owner"], github_id=5001, github_login="owner-gh"
+        )
+        interval = IntervalSchedule.objects.create(every=10, period="seconds")
+        self.objects: dict[str, Any] = {
+            "auth/group": Group.objects.create(name="sweepers"),
+            "auth/user": self.users["owner"],
+            "authtoken/tokenproxy": Token.objects.create(user=self.users["owner"]).user,
+            "django_celery_beat/periodictask": PeriodicTask.objects.create(
+                name="sweep", task="sync.tasks.run_maintenance", interval=interval
+            ),
+            "django_celery_beat/clockedschedule": ClockedSchedule.objects.create(
+                clocked_time=timezone.now()
+            ),
+            "django_celery_beat/crontabschedule": CrontabSchedule.objects.create(),
+            "django_celery_beat/solarschedule": SolarSchedule.objects.create(
+                event="sunrise", latitude=50, longitude=10
+            ),
+            "django_celery_beat/intervalschedule": interval,
+            "integrations/installation": self.installation,
+            "integrations/repository": repository,
+            "integrations/event": event,
+            "integrations/webhookdelivery": delivery,
+            "integrations/installationmember": InstallationMember.objects.get(
+                user=self.users["viewer"]
+            ),
+            "integrations/githubprofile": profile,
+            "sync/ingestionjob": IngestionJob.objects.get(),
+        }
+
+    def url(self, route: str) -> str:
+        """A concrete URL for a route pattern: this world's ids in its parameters."""
+        url = route
+        model = re.match(r"admin/(\w+/\w+)/<path:object_id>/", route)
+        if model:
+            url = url.replace("<path:object_id>", str(self.objects[model.group(1)].pk))
+        content_type = ContentType.objects.get_for_model(Installation)
+        replacements = {
+            "<int:github_id>": str(GITHUB_ID),
+            "(?P<github_id>[0-9]+)": str(GITHUB_ID),
+            "<github_id>": str(GITHUB_ID),
+            "<path:content_type_id>/<path:object_id>": f"{content_type.pk}/{self.installation.pk}",
+            "<id>": str(self.users["owner"].pk),
+            "<uidb64>/<token>": "MQ/not-a-token",
+            "(?P<app_label>auth|authtoken|django_celery_beat|integrations|sync)": "integrations",
+            "(?P<url>.*)": "no-such-page/",
+            "^": "",
+            "/?$": "/",
+            "$": "",
+        }
+        for pattern, value in replacements.items():
+            url = url.replace(pattern, value)
+        assert "<" not in url and "(?P" not in url, f"no value for a parameter of {route!r}"
+        return "/" + url
+
+    def client(self, role: str, **options: Any) -> Client:
+        client = Client(**options)
+        if role != "anonymous":
+            client.force_login(self.users[role])
+        return client
+
+
+def _sweep_rows() -> list[str]:
+    """The walked routes, plus the query-string variants the table lists."""
+    walked = list(routes())
+    extra = [key for key in EXPECTED if "?" in key.split("$")[-1] or "?installation" in key]
+    return walked + extra
+
+
+def _observe(world: World) -> dict[str, dict[str, tuple[int, ...]]]:
+    observed: dict[str, dict[str, tuple[int, ...]]] = {}
+    for route in _sweep_rows():
+        url = world.url(route)
+        observed[route] = {}
+        for method in ("GET", "POST"):
+            statuses = []
+            for role in ROLES:
+                client = world.client(role)
+                response = client.get(url) if method == "GET" else client.post(url)
+                statuses.append(response.status_code)
+            observed[route][method] = tuple(statuses)
+    return observed
+
+
+def test_every_route_is_in_the_table() -> None:
+    walked = set(routes())
+    assert walked - set(EXPECTED) == set(), "new routes: add them to the table"
+    listed = {key for key in EXPECTED if "?installation" not in key}
+    assert listed - walked == set(), "routes in the table that no longer exist"
+
+
+def test_every_route_answers_each_role_as_the_table_says() -> None:
+    world = World()
+    observed = _observe(world)
+    wrong = {
+        route: {method: (observed[route][method], "expected", EXPECTED[route][method])
+                for method in ("GET", "POST")
+                if observed[route][method] != EXPECTED[route][method]}
+        for route in observed
+    }  # fmt: skip
+    wrong = {route: methods for route, methods in wrong.items() if methods}
+    errors = sum(
+        1 for statuses in observed.values() for codes in statuses.values() for c in codes
+        if c >= 500
+    )  # fmt: skip
+    requests = sum(len(codes) for statuses in observed.values() for codes in statuses.values())
+    figure(SCENARIO, "routes swept x methods x roles", f"{len(observed)} x 2 x {len(ROLES)}")
+    figure(SCENARIO, "responses not as the table says", len(wrong), required="0")
+    figure(SCENARIO, "responses >= 500", errors, required="0")
+    assert wrong == {}, "\n".join(f"{r}: {m}" for r, m in wrong.items())
+    assert requests == len(observed) * 2 * len(ROLES)
+
+
+def test_every_post_without_a_csrf_token_is_refused_unless_exempt_on_purpose() -> None:
+    world = World()
+    unprotected: list[tuple[str, str, int]] = []
+    for route in _sweep_rows():
+        if route in CSRF_EXEMPT:
+            continue
+        url = world.url(route)
+        for role in ("non-member", "viewer", "owner", "staff"):
+            response = world.client(role, enforce_csrf_checks=True).post(url)
+            if response.status_code != 403:
+                unprotected.append((route, role, response.status_code))
+    anonymous_posts = [
+        (route, world.client("anonymous", enforce_csrf_checks=True).post(world.url(route)))
+        for route in ("accounts/login/", "accounts/password_reset/", "admin/login/")
+    ]
+    unprotected += [(r, "anonymous", p.status_code) for r, p in anonymous_posts
+                    if p.status_code != 403]  # fmt: skip
+    figure(SCENARIO, "POST routes accepting a request without CSRF token", len(unprotected),
+           required="0")  # fmt: skip
+    assert unprotected == []
+
+
+FORM = re.compile(r"<form\b[^>]*method=\"post\"[^>]*>(.*?)</form>", re.S | re.I)
+
+
+def test_every_form_on_the_pages_carries_a_csrf_token_and_works_with_it() -> None:
+    world = World()
+    client = world.client("owner", enforce_csrf_checks=True)
+    pages = ["/", f"/installations/{GITHUB_ID}/", "/status/live/"]
+    forms = 0
+    for page in pages:
+        html = client.get(page).content.decode()
+        for body in FORM.findall(html):
+            forms += 1
+            assert 'name="csrfmiddlewaretoken"' in body, (page, body[:200])
+    anonymous = world.client("anonymous", enforce_csrf_checks=True)
+    login_html = anonymous.get("/accounts/login/").content.decode()
+    assert all('name="csrfmiddlewaretoken"' in f for f in FORM.findall(login_html))
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert token is not None
+    response = client.post(
+        f"/installations/{GITHUB_ID}/sync", {"csrfmiddlewaretoken": token.group(1)}
+    )
+    figure(SCENARIO, "forms on the pages / without CSRF token", f"{forms} / 0")
+    assert forms >= 2
+    assert response.status_code == 302
