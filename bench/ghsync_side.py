@@ -109,35 +109,9 @@ class Ghsync:
 
     def reset_installation(self, dataset: dict[str, Any], installation_github_id: int) -> None:
         """A fresh installation with its repositories and an owner: nothing synced yet."""
-        from django.contrib.auth import get_user_model
-        from django.db import transaction
+        from bench.installation import installation_reset
 
-        from integrations.models import (
-            Installation,
-            InstallationMember,
-            MemberRole,
-            Repository,
-        )
-
-        spec = next(i for i in dataset["installations"] if i["id"] == installation_github_id)
-        with transaction.atomic():
-            Installation.objects.filter(github_id=installation_github_id).delete()
-            installation = Installation.objects.create(
-                github_id=installation_github_id, account_login=spec["account"]
-            )
-            Repository.objects.bulk_create(
-                Repository(
-                    github_id=repo["id"],
-                    installation=installation,
-                    full_name=repo["full_name"],
-                    default_branch="main",
-                )
-                for repo in spec["repositories"]
-            )
-            owner, _ = get_user_model().objects.get_or_create(username="bench-owner")
-            InstallationMember.objects.create(
-                user=owner, installation=installation, role=MemberRole.OWNER
-            )
+        installation_reset(dataset, installation_github_id)
 
     def stored(self, installation_github_id: int) -> tuple[Stored, int]:
         """(events in the database, count of every kind)."""

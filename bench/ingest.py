@@ -155,34 +155,12 @@ def run_size(size: str, *, seed: int, var_dir: Path) -> dict[str, Any]:
 
 def _child_setup(payload: dict[str, Any]) -> dict[str, Any]:
     """Migrate; a fresh installation (no events, no stream state) with an owner."""
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.db import transaction
 
-    from integrations.models import Event, Installation, InstallationMember, MemberRole, Repository
+    from bench.installation import installation_reset
 
     call_command("migrate", verbosity=0, interactive=False)
-    installation_id = payload["installation_id"]
-    spec = next(i for i in payload["dataset"]["installations"] if i["id"] == installation_id)
-    with transaction.atomic():
-        Event.objects.filter(installation__github_id=installation_id).delete()
-        Installation.objects.filter(github_id=installation_id).delete()
-        installation = Installation.objects.create(
-            github_id=installation_id, account_login=spec["account"]
-        )
-        Repository.objects.bulk_create(
-            Repository(
-                github_id=repo["id"],
-                installation=installation,
-                full_name=repo["full_name"],
-                default_branch="main",
-            )
-            for repo in spec["repositories"]
-        )
-        owner, _ = get_user_model().objects.get_or_create(username="bench-owner")
-        InstallationMember.objects.create(
-            user=owner, installation=installation, role=MemberRole.OWNER
-        )
+    installation = installation_reset(payload["dataset"], payload["installation_id"])
     _purge_broker()
     return {"installation": installation.pk}
 
