@@ -9,11 +9,13 @@ from typing import Any
 from django.http import Http404
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -86,6 +88,20 @@ class EventCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = ("-occurred_at", "-id")
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """DRF checks a cursor's offset and direction but not its position, which goes
+        into the occurred_at filter as it is: a crafted one must be "Invalid cursor"
+        (404) like any other bad cursor, not a 500."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                valid = parse_datetime(str(cursor.position)) is not None
+            except ValueError:
+                valid = False
+            if not valid:
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
 
 
 class EventListView(ListAPIView[Event]):

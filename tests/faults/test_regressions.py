@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import uuid
@@ -115,3 +116,55 @@ def test_a_value_that_does_not_fit_its_column_fails_once_as_a_permanent_payload_
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
     assert "out of range" in delivery.error or "longer than" in delivery.error
+
+
+# Found by test_query_fuzz: DRF's cursor pagination checks a cursor's offset and
+# direction but uses its position as it is, in the events' occurred_at filter; a
+# crafted cursor (base64 of "p=2024", or of a NUL) made Django raise ValidationError
+# (or psycopg refuse the NUL) and the API answered 500.
+@pytest.mark.django_db
+@pytest.mark.parametrize("position", ["2024", "\x00", "2024-13-45 99:00:00+00:00", ""])
+def test_a_crafted_events_cursor_is_a_404_not_a_500(position: str) -> None:
+    from urllib.parse import urlencode
+
+    from tests.factories import make_installation, make_user
+
+    user = make_user()
+    make_installation(owner=user)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    cursor = base64.b64encode(urlencode({"p": position}).encode()).decode()
+
+    response = client.get("/api/events/", {"cursor": cursor})
+
+    assert response.status_code == 404, response.content
+    assert response.json() == {"detail": "Invalid cursor"}
+
+
+@pytest.mark.django_db
+def test_the_cursor_the_events_api_hands_out_still_pages(settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.models import Event
+    from tests.factories import make_installation, make_user
+
+    user = make_user()
+    installation = make_installation(owner=user)
+    repository = installation.repositories.get(full_name__endswith="repo-0")
+    now = timezone.now()
+    Event.objects.bulk_create(
+        Event(installation=installation, repository=repository, kind="commit",
+              github_id=f"{n:040x}", occurred_at=now - timedelta(minutes=n))
+        for n in range(5)
+    )  # fmt: skip
+    client = Client()
+    client.force_login(user)
+
+    first = client.get("/api/events/", {"page_size": 2}).json()
+    second = client.get(first["next"]).json()
+
+    assert [e["github_id"] for e in first["results"] + second["results"]] == [
+        f"{n:040x}" for n in range(4)
+    ]
