@@ -32,8 +32,15 @@ def figure(
     FIGURES.append(Figure(scenario, name, value, required, ok))
 
 
+def _order(scenario: str) -> tuple[int, str]:
+    """ "5b. …" comes after "5. …" and before "6. …"."""
+    number = scenario.split(".")[0]
+    digits = "".join(c for c in number if c.isdigit())
+    return (int(digits or 0), number)
+
+
 def figures_write(path: Path) -> None:
-    rows = [f.__dict__ for f in sorted(FIGURES, key=lambda f: f.scenario.split(".")[0].zfill(3))]
+    rows = [f.__dict__ for f in sorted(FIGURES, key=lambda f: _order(f.scenario))]
     path.write_text(json.dumps(rows, indent=2, default=str) + "\n")
 
 

@@ -9,40 +9,14 @@ form the pages render carries the token (and works with it)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
-from django.contrib.contenttypes.models import ContentType
-from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
-from django_celery_beat.models import (
-    ClockedSchedule,
-    CrontabSchedule,
-    IntervalSchedule,
-    PeriodicTask,
-    SolarSchedule,
-)
-from rest_framework.authtoken.models import Token
 
-from integrations.models import (
-    Event,
-    GitHubProfile,
-    Installation,
-    InstallationMember,
-    MemberRole,
-    WebhookDelivery,
-)
-from sync.models import IngestionJob
-from sync.services import request_sync
-from tests.factories import make_installation, make_user
 from tests.faults.figures import figure
+from tests.faults.sweep import GITHUB_ID, ROLES, World, routes
 
 SCENARIO = "7. Authorization sweep"
-ROLES = ("anonymous", "non-member", "viewer", "owner", "staff")
-GITHUB_ID = 424_242
 
 pytestmark = pytest.mark.django_db
 
@@ -162,107 +136,6 @@ EXPECTED = {**PAGES, **ADMIN_SITE, **_admin_model_rows()}
 # POSTs that need no CSRF token, on purpose: GitHub signs its webhooks instead, the
 # health check touches nothing, and the API refuses anonymous callers anyway.
 CSRF_EXEMPT = {"webhooks/github/", "api/^health/?$"}
-
-
-# --------------------------------------------------------------------------- the walk
-
-
-def routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[str]:
-    """Every URL pattern of config.urls as one string."""
-    for entry in patterns if patterns is not None else get_resolver().url_patterns:
-        if isinstance(entry, URLResolver):
-            yield from routes(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            yield prefix + str(entry.pattern)
-
-
-class World:
-    """An installation with a viewer and an owner; a non-member who owns another one;
-    staff; and one row of every model the admin lists, for the object URLs."""
-
-    def __init__(self) -> None:
-        self.users = {
-            "non-member": make_user("nonmember"),
-            "viewer": make_user("viewer"),
-            "owner": make_user("owner", email="owner@example.com"),
-            "staff": make_user("staff", is_staff=True, is_superuser=True),
-        }
-        self.installation = make_installation(
-            github_id=GITHUB_ID, account_login="acme", owner=self.users["owner"]
-        )
-        InstallationMember.objects.create(
-            user=self.users["viewer"], installation=self.installation, role=MemberRole.VIEWER
-        )
-        make_installation(github_id=GITHUB_ID + 1, owner=self.users["non-member"])
-        repository = self.installation.repositories.first()
-        assert repository is not None
-        request_sync(installation_id=self.installation.pk, trigger="admin")
-        IngestionJob.objects.update(status="completed", finished_at=timezone.now())
-        event = Event.objects.create(
-            installation=self.installation, repository=repository, kind="commit",
-            github_id="a" * 40, occurred_at=timezone.now(),
-        )  # fmt: skip
-        delivery = WebhookDelivery.objects.create(delivery_id="sweep", event="ping")
-        profile = GitHubProfile.objects.create(
-            user=self.users["owner"], github_id=5001, github_login="owner-gh"
-        )
-        interval = IntervalSchedule.objects.create(every=10, period="seconds")
-        self.objects: dict[str, Any] = {
-            "auth/group": Group.objects.create(name="sweepers"),
-            "auth/user": self.users["owner"],
-            "authtoken/tokenproxy": Token.objects.create(user=self.users["owner"]).user,
-            "django_celery_beat/periodictask": PeriodicTask.objects.create(
-                name="sweep", task="sync.tasks.run_maintenance", interval=interval
-            ),
-            "django_celery_beat/clockedschedule": ClockedSchedule.objects.create(
-                clocked_time=timezone.now()
-            ),
-            "django_celery_beat/crontabschedule": CrontabSchedule.objects.create(),
-            "django_celery_beat/solarschedule": SolarSchedule.objects.create(
-                event="sunrise", latitude=50, longitude=10
-            ),
-            "django_celery_beat/intervalschedule": interval,
-            "integrations/installation": self.installation,
-            "integrations/repository": repository,
-            "integrations/event": event,
-            "integrations/webhookdelivery": delivery,
-            "integrations/installationmember": InstallationMember.objects.get(
-                user=self.users["viewer"]
-            ),
-            "integrations/githubprofile": profile,
-            "sync/ingestionjob": IngestionJob.objects.get(),
-        }
-
-    def url(self, route: str) -> str:
-        """A concrete URL for a route pattern: this world's ids in its parameters."""
-        url = route
-        model = re.match(r"admin/(\w+/\w+)/<path:object_id>/", route)
-        if model:
-            url = url.replace("<path:object_id>", str(self.objects[model.group(1)].pk))
-        content_type = ContentType.objects.get_for_model(Installation)
-        replacements = {
-            "<int:github_id>": str(GITHUB_ID),
-            "(?P<github_id>[0-9]+)": str(GITHUB_ID),
-            "<github_id>": str(GITHUB_ID),
-            "<path:content_type_id>/<path:object_id>": f"{content_type.pk}/{self.installation.pk}",
-            "<id>": str(self.users["owner"].pk),
-            "<uidb64>/<token>": "MQ/not-a-token",
-            "(?P<app_label>auth|authtoken|django_celery_beat|integrations|sync)": "integrations",
-            "(?P<url>.*)": "no-such-page/",
-            "^": "",
-            "/?$": "/",
-            "$": "",
-        }
-        for pattern, value in replacements.items():
-            url = url.replace(pattern, value)
-        assert "<" not in url and "(?P" not in url, f"no value for a parameter of {route!r}"
-        return "/" + url
-
-    def client(self, role: str, **options: Any) -> Client:
-        client = Client(**options)
-        if role != "anonymous":
-            client.force_login(self.users[role])
-        return client
 
 
 def _sweep_rows() -> list[str]:
