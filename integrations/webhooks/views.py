@@ -85,6 +85,8 @@ def _payload(request: HttpRequest, body: bytes) -> dict[str, Any]:
         if content_type == "application/x-www-form-urlencoded":
             form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
             text = (form.get("payload") or [""])[0]
+        else:  # JSON may be UTF-16 or -32: decode first, so the checks below see the text
+            text = body.decode(json.detect_encoding(body))
         payload = json.loads(text, parse_constant=_reject_constant)
         raw = text.encode() if isinstance(text, str) else text
         if _SURROGATE_ESCAPE.search(raw):

@@ -168,3 +168,32 @@ def test_the_cursor_the_events_api_hands_out_still_pages(settings: Any) -> None:
     assert [e["github_id"] for e in first["results"] + second["results"]] == [
         f"{n:040x}" for n in range(4)
     ]
+
+
+# Found by test_webhook_fuzz on PostgreSQL: JSON may be UTF-16 or UTF-32 (json.loads
+# detects it), but the view looked for the escapes PostgreSQL's jsonb refuses (\u0000,
+# lone surrogates) in the raw bytes, where a UTF-16 body spells them differently: a
+# correctly signed UTF-16 body with "\u0000" in it was stored as it was and the
+# INSERT failed with a 500.
+@pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_a_signed_body_in_another_json_encoding_is_cleaned_like_utf8(
+    settings: Any, encoding: str
+) -> None:
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    body = json.dumps({"action": ["a\u0000b"], "zen": "\u0000"}).encode(encoding)
+
+    response = Client(raise_request_exception=False).post(
+        "/webhooks/github/",
+        data=body,
+        content_type="application/json",
+        headers={
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": signature_for(body, SECRET),
+        },
+    )
+
+    assert response.status_code == 202, response.content
+    delivery = WebhookDelivery.objects.get(delivery_id=response.json()["delivery_id"])
+    assert delivery.payload == {"action": ["ab"], "zen": ""}
