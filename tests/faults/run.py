@@ -101,6 +101,8 @@ def _report(code: int, elapsed: float) -> int:
     print(f"== fault suite figures ({elapsed / 60:.1f} min; logs in {OUT / 'logs'}) ==")
     print(figures_table(rows) if rows else "(no figures recorded)")
     print(f"written to {path}")
+    if code != 0:
+        print(f"pytest exited with status {code}: see the failures above (lines marked FAIL)")
     if code == 0 and any(not row["ok"] for row in rows):
         code = 1
     return code
