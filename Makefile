@@ -56,5 +56,10 @@ demo: install
 bench: install
 	$(BIN)/python bench/run.py
 
+# The fault suite (minutes): its own Redis and PostgreSQL to stop and restart, real
+# worker processes, the simulator; figures table on stdout and in var/faults/.
+faults: install
+	$(BIN)/python tests/faults/run.py
+
 clean:
 	rm -rf var/test-default var/test-services
