@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 
 import structlog
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 log = structlog.get_logger(__name__)
 
@@ -41,3 +41,17 @@ class RequestIdMiddleware:
             )
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+class RejectNulInQueryMiddleware:
+    """A NUL character in a query string is never meaningful and PostgreSQL refuses it
+    in any lookup (the admin's filters would turn it into a 500): answer 400."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return HttpResponseBadRequest("NUL characters are not allowed in the query")
+        return self.get_response(request)
