@@ -59,7 +59,7 @@ bench: install
 # The fault suite (minutes): its own Redis and PostgreSQL to stop and restart, real
 # worker processes, the simulator; figures table on stdout and in var/faults/.
 faults: install
-	$(BIN)/python tests/faults/run.py
+	$(BIN)/python tests/faults/run.py $(PYTEST_ARGS)
 
 clean:
-	rm -rf var/test-default var/test-services
+	rm -rf var/test-default var/test-services var/faults var/t-faults
