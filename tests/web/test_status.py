@@ -26,22 +26,12 @@ from sync.status import (
     normalise_error,
 )
 from tests.factories import make_installation, make_job, make_user
+from tests.spec import STATUS_KEYS
 from tests.web.conftest import add_member
 
 pytestmark = pytest.mark.django_db
 
-SPEC_KEYS = [
-    "installation_id",
-    "account_login",
-    "state",
-    "can_sync_now",
-    "cooldown_ms",
-    "blocked_until",
-    "active_job_progress",
-    "last_synced_at",
-    "last_sync_error",
-    "unavailable_reason",
-]
+SPEC_KEYS = STATUS_KEYS
 
 
 def test_idle_and_healthy_installation_can_sync_now(
