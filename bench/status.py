@@ -44,7 +44,8 @@ def _populate(size: int, offset: int) -> Any:
         MemberRole,
         Repository,
     )
-    from sync.models import IngestionJob, JobStatus
+    from sync.models import JobStatus
+    from tests.factories import make_job
 
     now = timezone.now()
     user_model = get_user_model()
@@ -67,7 +68,6 @@ def _populate(size: int, offset: int) -> Any:
                 if k % 11 == 10
                 else InstallationSyncStatus.IDLE
             ),
-            blocked_until=now + timedelta(minutes=10) if k % 11 == 10 else None,
             last_sync_error="HTTP 502 from GitHub" if k % 7 == 6 else None,
         )
         for k in range(size)
@@ -85,38 +85,36 @@ def _populate(size: int, offset: int) -> Any:
         InstallationMember(user=user, installation=inst, role=MemberRole.OWNER)
         for inst in installations
     )
-    jobs = []
+    # Jobs are made the only way jobs are made (request_sync), then put in their state.
     for k, inst in enumerate(installations):
         finished_status = JobStatus.FAILED if k % 7 == 6 else JobStatus.COMPLETED
-        jobs.append(
-            IngestionJob(
-                installation=inst,
-                trigger="cron",
-                status=finished_status,
-                since=now - timedelta(days=30),
-                progress_current=3,
-                progress_total=3,
-                events_ingested=120,
-                started_at=now - timedelta(minutes=40),
-                finished_at=now - timedelta(minutes=30),
-                error="HTTP 502 from GitHub" if finished_status == JobStatus.FAILED else None,
-            )
+        make_job(
+            inst,
+            finished_status,
+            trigger="cron",
+            since=now - timedelta(days=30),
+            progress_current=3,
+            progress_total=3,
+            events_ingested=120,
+            started_at=now - timedelta(minutes=40),
+            finished_at=now - timedelta(minutes=30),
+            error="HTTP 502 from GitHub" if finished_status == JobStatus.FAILED else None,
         )
         if k % 5 == 4:
-            jobs.append(
-                IngestionJob(
-                    installation=inst,
-                    trigger="manual",
-                    status=JobStatus.RUNNING,
-                    since=now - timedelta(hours=2),
-                    progress_current=1,
-                    progress_total=3,
-                    current_repository=f"{inst.account_login}/repo-1",
-                    events_ingested=40,
-                    started_at=now - timedelta(minutes=1),
-                )
+            make_job(
+                inst,
+                JobStatus.RUNNING,
+                trigger="manual",
+                since=now - timedelta(hours=2),
+                progress_current=1,
+                progress_total=3,
+                current_repository=f"{inst.account_login}/repo-1",
+                events_ingested=40,
+                started_at=now - timedelta(minutes=1),
             )
-    IngestionJob.objects.bulk_create(jobs)
+    Installation.objects.filter(
+        pk__in=[inst.pk for k, inst in enumerate(installations) if k % 11 == 10]
+    ).update(blocked_until=now + timedelta(minutes=10))
     return user
 
 
