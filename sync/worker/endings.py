@@ -17,6 +17,7 @@ from django.utils import timezone
 from integrations.github.client import RateLimit
 from integrations.models import InstallationSyncStatus
 from sync.models import IngestionJob, JobStatus
+from sync.policy import cap_blocked_until
 from sync.worker.lease import (
     Lease,
     budget_fields,
@@ -28,7 +29,6 @@ from sync.worker.lease import (
 
 log = structlog.get_logger("sync.worker")
 
-BLOCK_CAP = timedelta(minutes=65)
 RETRY_BACKOFF_CAP_SECONDS = 300.0
 
 
@@ -150,7 +150,7 @@ def job_block(
     """Blocked until `until` (capped at 65 minutes), recorded on the installation too,
     and re-enqueued with that `eta` plus jitter. Returns the (capped) time."""
     now = timezone.now()
-    until = min(max(until, now), now + BLOCK_CAP)
+    until = cap_blocked_until(max(until, now), now)
     with transaction.atomic():
         job = job_locked(lease)
         job.transition(JobStatus.BLOCKED)

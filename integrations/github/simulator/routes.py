@@ -198,38 +198,38 @@ def pulls(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
     return paged(req, [render.pull(p, repo, req.api, req.installation) for p in items])
 
 
-def _pull(repo: Repository, number: str) -> Any:
-    item = repo.issues.get(int(number))
-    return item if item is not None and item.is_pull_request else None
-
-
-def pull_detail(ds: Dataset, req: Request, owner: str, name: str, number: str) -> Reply:
+def _pull(ds: Dataset, req: Request, owner: str, name: str, number: str) -> Any:
+    """(repository, pull request), or the Reply (404) when either does not exist."""
     repo = _repo(ds, req, owner, name)
     if isinstance(repo, Reply):
         return repo
-    pr = _pull(repo, number)
-    if pr is None:
+    item = repo.issues.get(int(number))
+    if item is None or not item.is_pull_request:
         return Reply(404, NOT_FOUND)
+    return repo, item
+
+
+def pull_detail(ds: Dataset, req: Request, owner: str, name: str, number: str) -> Reply:
+    found = _pull(ds, req, owner, name, number)
+    if isinstance(found, Reply):
+        return found
+    repo, pr = found
     return Reply(200, render.pull(pr, repo, req.api, req.installation))
 
 
 def pull_reviews(ds: Dataset, req: Request, owner: str, name: str, number: str) -> Reply:
-    repo = _repo(ds, req, owner, name)
-    if isinstance(repo, Reply):
-        return repo
-    pr = _pull(repo, number)
-    if pr is None:
-        return Reply(404, NOT_FOUND)
+    found = _pull(ds, req, owner, name, number)
+    if isinstance(found, Reply):
+        return found
+    repo, pr = found
     return paged(req, [render.review(r, repo, req.api) for r in pr.reviews])
 
 
 def pull_commits(ds: Dataset, req: Request, owner: str, name: str, number: str) -> Reply:
-    repo = _repo(ds, req, owner, name)
-    if isinstance(repo, Reply):
-        return repo
-    pr = _pull(repo, number)
-    if pr is None:
-        return Reply(404, NOT_FOUND)
+    found = _pull(ds, req, owner, name, number)
+    if isinstance(found, Reply):
+        return found
+    repo, pr = found
     return paged(req, [render.commit(repo.commit(sha), repo, req.api) for sha in pr.commit_shas])
 
 
