@@ -26,7 +26,7 @@ class Simulator:
     def __init__(
         self, *, seed: int, size: str, app_id: str, workdir: Path, budget: int = 5000
     ) -> None:
-        from integrations.github.simulator import generate_app_keypair
+        from simulator import generate_app_keypair
 
         self.seed, self.size, self.app_id, self.budget = seed, size, app_id, budget
         workdir.mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,7 @@ class Simulator:
             [
                 sys.executable,
                 "-m",
-                "integrations.github.simulator",
+                "simulator",
                 "--port",
                 "0",
                 "--seed",

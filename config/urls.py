@@ -1,5 +1,5 @@
 """URL map: pages (sync.urls), the API under /api/ (sync.api.urls), the GitHub
-webhook (integrations.urls), the admin and Django's auth views."""
+webhook (sync.urls), the admin and Django's auth views."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -8,6 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("sync.api.urls")),
-    path("", include("integrations.urls")),
     path("", include("sync.urls")),
 ]

@@ -1,11 +1,10 @@
 """Admin: GitHub owns installations, repositories, events and deliveries, so those
-views are read-only; memberships and profiles are ours to edit. Staff can ask for a
-sync ("Sync now" action), which goes through the SyncService like every caller."""
+views are read-only; memberships and profiles are ours to edit. The "Sync now" action
+is a caller of the SyncService and lives with it (sync/admin.py)."""
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib import admin
 from django.http import HttpRequest
 
 from integrations.models import (
@@ -16,10 +15,6 @@ from integrations.models import (
     Repository,
     WebhookDelivery,
 )
-from sync.policy import Action, user_message
-from sync.services import InstallationNotFound, request_sync
-
-DECISION_LEVELS = {Action.START: messages.SUCCESS, Action.SKIP: messages.INFO}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,7 +48,6 @@ class InstallationAdmin(ReadOnlyAdmin):
     list_filter = ["status", "sync_status"]
     search_fields = ["account_login", "github_id"]
     inlines = [MemberInline]
-    actions = ["sync_now"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Viewing is read-only, but the change page hosts the member inline.
@@ -61,26 +55,6 @@ class InstallationAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in Installation._meta.fields]
-
-    def has_sync_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_staff)
-
-    @admin.action(description="Sync now", permissions=["sync"])
-    def sync_now(self, request: HttpRequest, queryset: QuerySet[Installation]) -> None:
-        """Ask the SyncService (trigger admin) for each selected installation and say
-        what it decided, in the policy's own words."""
-        for installation in queryset.order_by("account_login", "github_id"):
-            try:
-                decision = request_sync(
-                    installation_id=installation.pk, trigger="admin", actor=request.user
-                )
-            except InstallationNotFound:
-                self.message_user(request, f"{installation}: no longer exists", messages.ERROR)
-                continue
-            text = f"{installation}: {user_message(decision)}"
-            if decision.job_id is not None:
-                text += f" (job {decision.job_id})"
-            self.message_user(request, text, DECISION_LEVELS.get(decision.action, messages.WARNING))
 
 
 @admin.register(Repository)

@@ -1,6 +1,6 @@
 """Services for what GitHub tells us about installations and who owns them.
 
-Webhook processing, `github_reconcile` and the membership commands all write through
+Webhook processing, reconcile and the membership commands all write through
 these functions; each owns its transaction. GitHub's JSON is parsed once, into
 `InstallationData` / `RepositoryData`, so a malformed payload fails here with a
 `PayloadError` instead of half-writing rows.
@@ -16,7 +16,6 @@ import structlog
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from integrations.github.client import GitHubError, app_from_settings, client_from_settings
 from integrations.models import (
     GitHubProfile,
     Installation,
@@ -26,8 +25,6 @@ from integrations.models import (
     Repository,
     WebhookDelivery,
 )
-from sync.policy import SyncDecision
-from sync.services import request_sync
 
 log = structlog.get_logger(__name__)
 
@@ -356,64 +353,3 @@ def github_link(*, username: str, github_id: int, github_login: str) -> GitHubLi
         owned.append(installation)
     log.info("github.linked", user_id=user.pk, github_id=github_id, owned=len(owned))
     return GitHubLink(profile=profile, owned=owned)
-
-
-# --------------------------------------------------------------------------- reconcile
-
-
-@dataclass(frozen=True)
-class InstallationReconciled:
-    installation: Installation
-    created: bool
-    repositories: RepositoriesChange | None
-    decision: SyncDecision
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class ReconcileResult:
-    installations: list[InstallationReconciled]
-    removed: list[int]
-
-
-def installations_reconcile() -> ReconcileResult:
-    """Discover installations (`GET /app/installations`) and their repositories
-    (`GET /installation/repositories`) from GitHub, make the database agree (missed
-    webhooks, a fresh database), then ask for a sync of each. An installation GitHub no
-    longer lists is marked deleted; a repository no longer listed becomes inactive.
-
-    Raises `GitHubNotConfigured` without App credentials and `GitHubError` when the
-    installations cannot be listed; one installation's repository error is recorded
-    in its result and the others go on."""
-    app = app_from_settings()
-    listed = [InstallationData.from_github(item) for item in app.list_installations()]
-    results = []
-    for data in listed:
-        installation, created = installation_upsert(data=data)
-        change: RepositoriesChange | None = None
-        error: str | None = None
-        if not data.suspended:
-            try:
-                repositories = repositories_from_github(
-                    list(client_from_settings(data.github_id).installation_repositories())
-                )
-                change = repositories_update(
-                    installation=installation, added=repositories, complete=True
-                )
-            except (GitHubError, PayloadError) as exc:
-                error = str(exc)
-                log.warning(
-                    "installation.reconcile_failed", installation_id=data.github_id, error=error
-                )
-        decision = request_sync(installation_id=installation.pk, trigger="admin")
-        results.append(InstallationReconciled(installation, created, change, decision, error))
-    gone = list(
-        Installation.objects.exclude(github_id__in=[data.github_id for data in listed])
-        .exclude(status=InstallationStatus.DELETED)
-        .order_by("github_id")
-        .values_list("github_id", flat=True)
-    )
-    for github_id in gone:
-        installation_status_set(github_id=github_id, status=InstallationStatus.DELETED)
-    log.info("installation.reconciled", listed=len(listed), removed=len(gone))
-    return ReconcileResult(installations=results, removed=gone)

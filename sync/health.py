@@ -17,9 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import jwt
+import redis
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.utils import timezone
+from kombu import Connection
+from kombu.exceptions import KombuError
+
+from integrations.github.client import GitHubError, GitHubNotConfigured, app_from_settings
+from sync.models import Heartbeat
 
 OK = "ok"
 ERROR = "error"
@@ -98,8 +105,6 @@ def check_broker() -> CheckResult:
 
 
 def _check_redis(url: str) -> CheckResult:
-    import redis
-
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
         try:
@@ -112,9 +117,6 @@ def _check_redis(url: str) -> CheckResult:
 
 
 def _check_kombu(url: str) -> CheckResult:
-    from kombu import Connection
-    from kombu.exceptions import KombuError
-
     try:
         with Connection(url, connect_timeout=2) as connection:
             connection.ensure_connection(max_retries=1)
@@ -128,8 +130,6 @@ def heartbeat_max_age() -> timedelta:
 
 
 def check_heartbeat(name: str, *, now: datetime, database_ok: bool = True) -> CheckResult:
-    from sync.models import Heartbeat
-
     if not database_ok:
         return CheckResult(ERROR, "unknown: the database is unreachable")
     try:
@@ -152,10 +152,6 @@ def check_heartbeat(name: str, *, now: datetime, database_ok: bool = True) -> Ch
 def check_github_credentials() -> CheckResult:
     """Configured (an App id and a usable private key), partly configured (an error),
     or not configured at all (skipped). The key itself never leaves this function."""
-    import jwt
-
-    from integrations.github.client import GitHubError, GitHubNotConfigured, app_from_settings
-
     configured = any(
         getattr(settings, name, None)
         for name in ("GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH")

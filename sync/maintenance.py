@@ -2,8 +2,6 @@
 by `manage.py sync_maintenance`: find jobs nobody is working on and enqueue them again,
 give up on a job after SYNC_MAX_ATTEMPTS recoveries, repair stale `syncing` flags, then
 ask for a `maintenance` sync of each installation (the policy decides which are due).
-
-Also the periodic `cron` request. Both only ever ask `request_sync`.
 """
 
 from __future__ import annotations
@@ -17,11 +15,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.models import Installation, InstallationStatus, InstallationSyncStatus
-from integrations.webhooks.deliveries import deliveries_redrive
+from integrations.models import Installation, InstallationSyncStatus
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
+from sync.periodic import installations_request
 from sync.policy import SyncDecision, Trigger
-from sync.services import InstallationNotFound, enqueue_job, request_sync, sync_status_repair
+from sync.queue import enqueue_job
+from sync.services import sync_status_repair
+from sync.webhooks.deliveries import deliveries_redrive
 from sync.worker.endings import job_fail
 from sync.worker.lease import lease_seconds
 
@@ -124,27 +124,11 @@ def stale_flags_repair(*, now: datetime | None = None) -> list[int]:
     return repaired
 
 
-def _request_each(trigger: Trigger, *, now: datetime | None) -> dict[int, SyncDecision]:
-    decisions: dict[int, SyncDecision] = {}
-    active = Installation.objects.filter(status=InstallationStatus.ACTIVE)
-    for pk, github_id in active.values_list("pk", "github_id"):
-        try:
-            decisions[github_id] = request_sync(installation_id=pk, trigger=trigger, now=now)
-        except InstallationNotFound:
-            continue  # deleted since the list was read
-    return decisions
-
-
 def maintenance_run(*, now: datetime | None = None) -> MaintenanceReport:
     """One maintenance pass, as beat runs it. Webhook deliveries a broker outage left
     unprocessed are sent again too."""
     recovered = jobs_recover(now=now)
     repaired = stale_flags_repair(now=now)
     redriven = deliveries_redrive(now=now)
-    decisions = _request_each(Trigger.MAINTENANCE, now=now)
+    decisions = installations_request(trigger=Trigger.MAINTENANCE, now=now)
     return MaintenanceReport(recovered, repaired, decisions, redriven)
-
-
-def periodic_syncs_request(*, now: datetime | None = None) -> dict[int, SyncDecision]:
-    """The periodic `cron` request for every active installation."""
-    return _request_each(Trigger.CRON, now=now)

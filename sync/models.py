@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from integrations.models import Installation
 
@@ -104,6 +105,4 @@ class Heartbeat(models.Model):
 
 
 def heartbeat_record(name: str) -> None:
-    from django.utils import timezone
-
     Heartbeat.objects.update_or_create(name=name, defaults={"seen_at": timezone.now()})

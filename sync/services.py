@@ -10,11 +10,16 @@ from typing import Any
 import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
-from integrations.models import Installation, InstallationMember, InstallationSyncStatus
+from integrations.models import (
+    Installation,
+    InstallationMember,
+    InstallationSyncStatus,
+    Repository,
+)
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.policy import Action, Reason, SyncDecision, Trigger, evaluate, sync_window
+from sync.queue import enqueue_job
 from sync.state import policy_config, sync_state_for
 
 log = structlog.get_logger(__name__)
@@ -148,14 +153,16 @@ def _start_job(
     return decision.with_job(job_id)
 
 
-def enqueue_job(*, job_id: int, eta: datetime | None = None) -> bool:
-    """Send the job to a worker. A broker outage is not a failure of the request: the
-    job stays in the database and maintenance enqueues it again."""
-    from sync.tasks import process_sync_job
-
-    try:
-        process_sync_job.apply_async(args=[job_id], eta=eta)
-    except (KombuError, OSError) as exc:
-        log.warning("sync.job.enqueue_failed", job_id=job_id, error=str(exc))
-        return False
-    return True
+def new_repositories_follow_up(*, job_id: int) -> SyncDecision | None:
+    """After a job completes: repositories added while it ran (their webhook's request
+    found this job active and was skipped) are not in its snapshot, so ask for a sync
+    that covers them. None when there were none."""
+    job = IngestionJob.objects.only("installation_id", "repository_ids").get(pk=job_id)
+    added = (
+        Repository.objects.filter(installation_id=job.installation_id, is_active=True)
+        .exclude(pk__in=job.repository_ids)
+        .exists()
+    )
+    if not added:
+        return None
+    return request_sync(installation_id=job.installation_id, trigger=Trigger.WEBHOOK)

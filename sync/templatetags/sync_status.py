@@ -10,7 +10,12 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from sync.status import SyncStatus, get_status_for_user
+from sync.status import (
+    SyncStatus,
+    get_status_for_user,
+    normalise_error,
+    normalise_repository_error,
+)
 
 register = template.Library()
 
@@ -142,15 +147,11 @@ def state_tone(status: SyncStatus) -> str:
 
 @register.filter
 def normalised_repo_error(raw: str | None) -> str:
-    from sync.status import normalise_repository_error
-
     return normalise_repository_error(raw) or ""
 
 
 @register.filter
 def normalised_error(raw: str | None) -> str:
-    from sync.status import normalise_error
-
     return normalise_error(raw) or ""
 
 

@@ -18,6 +18,7 @@ from integrations.github.client import RateLimit
 from integrations.models import InstallationSyncStatus
 from sync.models import IngestionJob, JobStatus
 from sync.policy import cap_blocked_until
+from sync.queue import enqueue_job
 from sync.worker.lease import (
     Lease,
     budget_fields,
@@ -41,8 +42,6 @@ def failure_message(count: int) -> str | None:
 
 
 def _enqueue_after_commit(job_id: int, eta: datetime | None = None) -> None:
-    from sync.services import enqueue_job
-
     transaction.on_commit(lambda: enqueue_job(job_id=job_id, eta=eta))
 
 
@@ -90,24 +89,7 @@ def job_complete(*, lease: Lease, rate_limit: RateLimit | None) -> IngestionJob:
         duration_ms=int((now - (job.started_at or now)).total_seconds() * 1000),
         failed_repositories=len(job.failures),
     )
-    _follow_up_new_repositories(job)
     return job
-
-
-def _follow_up_new_repositories(job: IngestionJob) -> None:
-    """Repositories added while the job ran (their webhook's request found this job
-    active and was skipped) are not in its snapshot: ask for a sync that covers them."""
-    from integrations.models import Repository
-    from sync.policy import Trigger
-    from sync.services import request_sync
-
-    added = (
-        Repository.objects.filter(installation_id=job.installation_id, is_active=True)
-        .exclude(pk__in=job.repository_ids)
-        .exists()
-    )
-    if added:
-        request_sync(installation_id=job.installation_id, trigger=Trigger.WEBHOOK)
 
 
 def job_fail(job: IngestionJob, *, error: str, rate_limit: RateLimit | None = None) -> None:

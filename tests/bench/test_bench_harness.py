@@ -12,7 +12,7 @@ import requests
 
 from bench.measure import run_measured
 from bench.records import FOUR_KINDS, Stored, compare
-from integrations.github.simulator import all_true_events, expected_events, running_simulator
+from simulator import all_true_events, expected_events, running_simulator
 
 
 def test_a_measured_run_reports_its_exit_status_wall_time_and_peak_memory(tmp_path: Path) -> None:

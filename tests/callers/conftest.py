@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.github.simulator.testing import RunningSimulator, running_simulator
-from integrations.webhooks.signature import signature_for
+from simulator.testing import RunningSimulator, running_simulator
+from sync.webhooks.signature import signature_for
 
 SECRET = "callers-test-secret"
 PREVIOUS_SECRET = "callers-previous-secret"

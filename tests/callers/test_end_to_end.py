@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from integrations.github.simulator.testing import RunningSimulator
 from integrations.models import (
     DeliveryStatus,
     GitHubProfile,
@@ -20,6 +19,7 @@ from integrations.models import (
     MemberRole,
     WebhookDelivery,
 )
+from simulator.testing import RunningSimulator
 from sync.models import IngestionJob, JobStatus
 from tests.callers.conftest import SECRET, WEBHOOK_URL
 from tests.celery_worker import running_worker

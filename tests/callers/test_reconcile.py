@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from integrations.github.simulator.testing import RunningSimulator
 from integrations.models import Installation, InstallationStatus, Repository
+from simulator.testing import RunningSimulator
 from sync.models import IngestionJob
 from tests.factories import make_installation, make_user
 

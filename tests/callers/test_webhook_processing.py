@@ -14,9 +14,6 @@ from structlog.testing import capture_logs
 
 from integrations.events import events_upsert, pull_request_events
 from integrations.github.client import GitHubApp, GitHubClient
-from integrations.github.simulator.dataset import Dataset, generate
-from integrations.github.simulator.testing import RunningSimulator
-from integrations.github.simulator.webhooks import activity_payload, installation_created_payload
 from integrations.models import (
     DeliveryStatus,
     Event,
@@ -29,9 +26,12 @@ from integrations.models import (
     Repository,
     WebhookDelivery,
 )
-from integrations.tasks import process_webhook_delivery
-from integrations.webhooks.deliveries import deliveries_redrive
+from simulator.dataset import Dataset, generate
+from simulator.testing import RunningSimulator
+from simulator.webhooks import activity_payload, installation_created_payload
 from sync.models import IngestionJob
+from sync.tasks import process_webhook_delivery
+from sync.webhooks.deliveries import deliveries_redrive
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,8 @@ from django.test import RequestFactory
 from structlog.testing import capture_logs
 
 from integrations.models import DeliveryStatus, WebhookDelivery
-from integrations.webhooks.signature import signature_for
-from integrations.webhooks.views import github_webhook
+from sync.webhooks.signature import signature_for
+from sync.webhooks.views import github_webhook
 from tests.callers.conftest import PREVIOUS_SECRET, SECRET, WEBHOOK_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)

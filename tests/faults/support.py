@@ -18,10 +18,10 @@ from django.conf import settings
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
-from integrations.github.simulator.dataset import generate
-from integrations.github.simulator.routes import Reply
-from integrations.github.simulator.server import SimulatorServer
-from integrations.github.simulator.testing import RunningSimulator, shared_app_keypair
+from simulator.dataset import generate
+from simulator.routes import Reply
+from simulator.server import SimulatorServer
+from simulator.testing import RunningSimulator, shared_app_keypair
 from tests.dbenv import child_env
 from tests.faults.infra import FAULTS_DIR_ENV
 

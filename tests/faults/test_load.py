@@ -17,10 +17,10 @@ import pytest
 import requests
 from rest_framework.authtoken.models import Token
 
-from integrations.github.simulator.webhooks import activity_payload
 from integrations.models import DeliveryStatus, InstallationMember, MemberRole, WebhookDelivery
-from integrations.webhooks.signature import signature_for
+from simulator.webhooks import activity_payload
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
+from sync.webhooks.signature import signature_for
 from tests.factories import make_user
 from tests.faults.figures import figure
 from tests.faults.infra import free_port

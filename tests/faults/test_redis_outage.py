@@ -14,13 +14,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from integrations.github.simulator.webhooks import activity_payload
 from integrations.models import DeliveryStatus, WebhookDelivery
-from integrations.webhooks.deliveries import REDRIVE_AFTER_SECONDS
-from integrations.webhooks.signature import signature_for
+from simulator.webhooks import activity_payload
 from sync.maintenance import maintenance_run
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.services import request_sync
+from sync.webhooks.deliveries import REDRIVE_AFTER_SECONDS
+from sync.webhooks.signature import signature_for
 from tests.faults.figures import figure
 from tests.faults.infra import OwnRedis
 from tests.faults.support import ISSUED, Workers, app_env, wait_until

@@ -12,13 +12,13 @@ from typing import Any, cast
 import pytest
 from django.test import Client
 
-from integrations.github.simulator.dataset import generate
-from integrations.github.simulator.testing import RunningSimulator
-from integrations.github.simulator.webhooks import activity_payload
 from integrations.models import DeliveryStatus, WebhookDelivery
-from integrations.tasks import process_webhook_delivery
-from integrations.webhooks.processing import DeliveryFailed, delivery_process
-from integrations.webhooks.signature import signature_for
+from simulator.dataset import generate
+from simulator.testing import RunningSimulator
+from simulator.webhooks import activity_payload
+from sync.tasks import process_webhook_delivery
+from sync.webhooks.processing import DeliveryFailed, delivery_process
+from sync.webhooks.signature import signature_for
 from tests.worker.support import mirror_dataset
 
 SECRET = "regressions-secret"

@@ -25,9 +25,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from integrations.github.simulator.dataset import Dataset, generate
-from integrations.github.simulator.testing import RunningSimulator
-from integrations.github.simulator.webhooks import activity_payload, installation_created_payload
 from integrations.models import (
     Event,
     Installation,
@@ -35,14 +32,17 @@ from integrations.models import (
     Repository,
     WebhookDelivery,
 )
-from integrations.webhooks.processing import (
+from simulator.dataset import Dataset, generate
+from simulator.testing import RunningSimulator
+from simulator.webhooks import activity_payload, installation_created_payload
+from sync.models import IngestionJob
+from sync.webhooks.processing import (
     HANDLERS,
     UNUSED_EVENTS,
     DeliveryFailed,
     delivery_process,
 )
-from integrations.webhooks.signature import signature_for
-from sync.models import IngestionJob
+from sync.webhooks.signature import signature_for
 from tests.faults.figures import figure
 from tests.faults.support import ISSUED
 from tests.worker.support import mirror_dataset

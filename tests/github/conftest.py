@@ -15,7 +15,7 @@ except ImportError:  # run without pytest-django, which puts the project root on
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from integrations.github.client import GitHubApp, GitHubClient
-from integrations.github.simulator.testing import RunningSimulator, running_simulator
+from simulator.testing import RunningSimulator, running_simulator
 
 
 @pytest.fixture

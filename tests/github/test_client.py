@@ -21,7 +21,7 @@ from integrations.github.client import (
     RepositoryUnavailable,
     TransientError,
 )
-from integrations.github.simulator.testing import RunningSimulator, generate_app_keypair
+from simulator.testing import RunningSimulator, generate_app_keypair
 
 COMMITS = "/repos/org-1/repo-1/commits"
 
@@ -191,7 +191,7 @@ def test_a_second_401_raises_authentication_failed(
 
 
 def test_an_expiring_token_is_refreshed_before_use() -> None:
-    from integrations.github.simulator.testing import running_simulator
+    from simulator.testing import running_simulator
 
     with running_simulator(size="1x1x3", token_ttl=61) as sim:
         app = GitHubApp(base_url=sim.url, app_id=sim.app_id, private_key=sim.private_key_pem)

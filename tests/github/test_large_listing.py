@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from integrations.github.client import GitHubApp, GitHubClient
-from integrations.github.simulator.dataset import generate
-from integrations.github.simulator.testing import running_simulator
+from simulator.dataset import generate
+from simulator.testing import running_simulator
 
 COMMITS = 2500
 

@@ -10,7 +10,7 @@ from collections.abc import Generator
 import pytest
 
 from integrations.github.client import GitHubClient, RateLimited, RepositoryUnavailable
-from integrations.github.simulator.testing import RunningSimulator
+from simulator.testing import RunningSimulator
 
 COMMITS = "/repos/org-1/repo-1/commits"
 

@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 
 from integrations.github.client import GitHubApp, GitHubClient, RateLimited, RepositoryUnavailable
-from integrations.github.simulator import (
+from simulator import (
     all_true_events,
     expected_events,
     generate,
     min_requests,
 )
-from integrations.github.simulator.testing import RunningSimulator, running_simulator
-from integrations.github.simulator.webhooks import deliver, installation_created_payload, sign
+from simulator.testing import RunningSimulator, running_simulator
+from simulator.webhooks import deliver, installation_created_payload, sign
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 WINDOW = (NOW - timedelta(days=30), NOW)
@@ -335,7 +335,7 @@ def test_the_command_line_prints_where_it_listens(tmp_path: Path) -> None:
         public_key = tmp_path / "app.pub.pem"
         public_key.write_text(sim.public_key_pem)
     process = subprocess.Popen(
-        [sys.executable, "-m", "integrations.github.simulator", "--port", "0", "--size", "1x2x3",
+        [sys.executable, "-m", "simulator", "--port", "0", "--size", "1x2x3",
          "--public-key", str(public_key)],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -16,7 +16,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
-from integrations.github.simulator.testing import shared_app_keypair
+from simulator.testing import shared_app_keypair
 from sync.models import Heartbeat
 from tests.dbenv import child_env
 

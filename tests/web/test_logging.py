@@ -17,8 +17,8 @@ from django.test import Client
 
 from config.logging import configure_logging, scrub
 from integrations.github.client import GitHubApp, GitHubClient
-from integrations.github.simulator.testing import running_simulator
 from integrations.models import Installation
+from simulator.testing import running_simulator
 
 MIDDLEWARE_PATH = "sync.middleware.RequestIdMiddleware"
 

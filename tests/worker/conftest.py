@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from integrations.github.simulator.testing import RunningSimulator, running_simulator
+from simulator.testing import RunningSimulator, running_simulator
 from tests.worker.support import World, mirror_dataset
 
 SettingsWrapper = Any  # pytest-django's `settings` fixture

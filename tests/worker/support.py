@@ -9,12 +9,13 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from integrations.github.simulator.expectations import all_true_events, expected_events
-from integrations.github.simulator.testing import RunningSimulator
 from integrations.models import Event, Installation, Repository
+from simulator.expectations import all_true_events, expected_events
+from simulator.testing import RunningSimulator
 from sync.models import IngestionJob
 from sync.services import request_sync
-from sync.worker import Outcome, job_run
+from sync.tasks import process_sync_job
+from sync.worker import Outcome
 from tests.factories import make_installation
 
 Key = tuple[str, str, str]
@@ -65,12 +66,13 @@ def start_job(installation: Installation, *, trigger: str = "admin", full: bool 
 
 
 def drive(job_id: int, *, timeout: float = 60.0) -> list[Outcome]:
-    """Run the job as its re-enqueued messages would, until it completes or fails:
-    again at once after a slice or a transient failure, after blocked_until if blocked."""
+    """Run the job as its re-enqueued messages would (the task function, called
+    directly), until it completes or fails: again at once after a slice or a transient
+    failure, after blocked_until if blocked."""
     outcomes: list[Outcome] = []
     deadline = time.monotonic() + timeout
     while True:
-        outcome = job_run(job_id=job_id)
+        outcome = Outcome(process_sync_job(job_id))
         outcomes.append(outcome)
         if outcome in (Outcome.COMPLETED, Outcome.FAILED):
             return outcomes

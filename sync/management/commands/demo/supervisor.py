@@ -23,6 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from integrations.models import GitHubProfile
+from simulator.testing import generate_app_keypair
+
 DEMO_SETTINGS = {
     # Shortened timings so the demo shows in minutes what production does in hours.
     "SYNC_MANUAL_COOLDOWN_SECONDS": "60",
@@ -66,8 +74,6 @@ class DemoConfig:
 
 def demo_credentials(config: DemoConfig) -> dict[str, str]:
     """The App key pair and webhook secret, made once under var/demo/ and reused."""
-    from integrations.github.simulator.testing import generate_app_keypair
-
     config.demo_dir.mkdir(parents=True, exist_ok=True)
     private_path = config.demo_dir / "app-private-key.pem"
     public_path = config.demo_dir / "app-public-key.pem"
@@ -167,11 +173,6 @@ def stop_all(config: DemoConfig) -> None:
 
 def demo_user_ensure(config: DemoConfig) -> None:
     """The demo user, with the GitHub identity the simulator's webhooks are sent by."""
-    from django.contrib.auth import get_user_model
-    from django.db import transaction
-
-    from integrations.models import GitHubProfile
-
     with transaction.atomic():
         user, _ = get_user_model().objects.get_or_create(username=config.username)
         user.set_password(config.password)
@@ -184,8 +185,6 @@ def demo_user_ensure(config: DemoConfig) -> None:
 
 def demo_schedules_shorten() -> None:
     """Beat's schedules run every SYNC_BEAT_INTERVAL_SECONDS of the demo, not 5 minutes."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
     every = int(DEMO_SETTINGS["SYNC_BEAT_INTERVAL_SECONDS"])
     interval, _ = IntervalSchedule.objects.get_or_create(
         every=every, period=IntervalSchedule.SECONDS
@@ -209,8 +208,6 @@ def run_demo(config: DemoConfig, say: Callable[[str], None]) -> int:
     env = demo_environment(config, credentials)
 
     say("Migrating the SQLite database ...")
-    from django.core.management import call_command
-
     call_command("migrate", interactive=False, verbosity=0)
     demo_user_ensure(config)
     demo_schedules_shorten()
@@ -219,7 +216,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None]) -> int:
     start_process(
         config,
         "simulator",
-        [python, "-m", "integrations.github.simulator", "--host", config.host,
+        [python, "-m", "simulator", "--host", config.host,
          "--port", str(config.sim_port), "--seed", str(SIM_SEED), "--size", SIM_SIZE,
          "--app-id", "1", "--public-key", credentials["public_key_path"],
          "--window-seconds", str(SIM_WINDOW_SECONDS), "--latency-ms", "40"],

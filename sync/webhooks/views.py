@@ -15,8 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from integrations.services import github_int
-from integrations.webhooks.deliveries import delivery_record
-from integrations.webhooks.signature import signature_matches
+from sync.webhooks.deliveries import delivery_record
+from sync.webhooks.signature import signature_matches
 
 log = structlog.get_logger(__name__)
 

@@ -34,7 +34,7 @@ from .control import handle_control
 from .dataset import Dataset
 from .render import iso
 
-log = logging.getLogger("integrations.github.simulator")
+log = logging.getLogger("simulator")
 
 RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
 SECONDARY_MESSAGE = (

@@ -32,6 +32,7 @@ from integrations.models import (
     Repository,
     WebhookDelivery,
 )
+from integrations.push import push_commit_events, pushed_to_default_branch
 from integrations.services import (
     InstallationData,
     PayloadError,
@@ -42,7 +43,6 @@ from integrations.services import (
     repositories_from_github,
     repositories_update,
 )
-from integrations.webhooks.push import push_commit_events, pushed_to_default_branch
 from sync.policy import SyncDecision
 from sync.services import request_sync
 

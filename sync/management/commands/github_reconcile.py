@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.github.client import GitHubError
 from integrations.management.commands._input import describe
-from integrations.services import installations_reconcile
 from sync.policy import user_message
+from sync.reconcile import installations_reconcile
 
 
 class Command(BaseCommand):

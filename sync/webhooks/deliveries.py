@@ -13,10 +13,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
 from integrations.models import DeliveryStatus, WebhookDelivery
-from integrations.webhooks.processing import event_disposition
+from sync.queue import delivery_enqueue
+from sync.webhooks.processing import event_disposition
 
 log = structlog.get_logger(__name__)
 
@@ -66,19 +66,6 @@ def delivery_record(
         # The same delivery raced in on another process and won.
         return Recorded(WebhookDelivery.objects.get(delivery_id=delivery_id), "duplicate")
     return Recorded(delivery, "queued" if handled else "ignored")
-
-
-def delivery_enqueue(*, delivery_pk: int, countdown: float | None = None) -> bool:
-    """Send a delivery to the processing task. A broker outage is not an error of the
-    request: the delivery stays `received` and `deliveries_redrive` sends it later."""
-    from integrations.tasks import process_webhook_delivery
-
-    try:
-        process_webhook_delivery.apply_async(args=[delivery_pk], countdown=countdown)
-    except (KombuError, OSError) as exc:
-        log.warning("webhook.enqueue_failed", delivery_pk=delivery_pk, error=str(exc))
-        return False
-    return True
 
 
 def max_attempts() -> int:

@@ -1,4 +1,4 @@
-"""`python -m integrations.github.simulator --port 8765 --public-key app.pub.pem ...`"""
+"""`python -m simulator --port 8765 --public-key app.pub.pem ...`"""
 
 from __future__ import annotations
 
