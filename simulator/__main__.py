@@ -1,4 +1,7 @@
-"""`python -m simulator --port 8765 --public-key app.pub.pem ...`"""
+"""`python -m simulator --port 8765 --public-key app.pub.pem ...`, or
+`--app-key-dir DIR` to have the simulator make the App's key pair the way GitHub does
+("Generate a private key" on the App's settings page): the private key is written for
+the App to use, the simulator keeps the public half."""
 
 from __future__ import annotations
 
@@ -8,6 +11,23 @@ from pathlib import Path
 
 from .dataset import generate
 from .server import SimulatorServer
+from .testing import generate_app_keypair
+
+PRIVATE_KEY_FILE = "app-private-key.pem"
+PUBLIC_KEY_FILE = "app-public-key.pem"
+
+
+def app_key_ensure(directory: Path) -> Path:
+    """The App's public key file in `directory`, the pair generated there if absent."""
+    private_path = directory / PRIVATE_KEY_FILE
+    public_path = directory / PUBLIC_KEY_FILE
+    if not private_path.exists() or not public_path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        private_pem, public_pem = generate_app_keypair()
+        private_path.write_text(private_pem)
+        private_path.chmod(0o600)
+        public_path.write_text(public_pem)
+    return public_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", default="3x5x40", help="installations x repos x events")
     parser.add_argument("--app-id", default="1")
-    parser.add_argument("--public-key", required=True, type=Path, help="the App's public PEM")
+    keys = parser.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--public-key", type=Path, help="the App's public PEM")
+    keys.add_argument(
+        "--app-key-dir", type=Path, help="make (or reuse) the App's key pair in this folder"
+    )
     parser.add_argument("--latency-ms", type=float, default=0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--secondary-rate", type=float, default=0.0)
@@ -26,11 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-ttl", type=float, default=3600)
     parser.add_argument("--limit-status", type=int, choices=(403, 429), default=403)
     args = parser.parse_args(argv)
+    public_key = args.public_key or app_key_ensure(args.app_key_dir)
 
     server = SimulatorServer(
         generate(args.seed, args.size),
         app_id=args.app_id,
-        public_key_pem=args.public_key.read_text(),
+        public_key_pem=public_key.read_text(),
         host=args.host,
         port=args.port,
         latency_ms=args.latency_ms,

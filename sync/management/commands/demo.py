@@ -4,7 +4,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from sync.management.commands.demo.supervisor import DemoConfig, run_demo, stop_all
+from sync.management.commands._demo_supervisor import DemoConfig, run_demo, stop_all
 
 
 class Command(BaseCommand):

@@ -29,7 +29,6 @@ from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from integrations.models import GitHubProfile
-from simulator.testing import generate_app_keypair
 
 DEMO_SETTINGS = {
     # Shortened timings so the demo shows in minutes what production does in hours.
@@ -73,22 +72,15 @@ class DemoConfig:
 
 
 def demo_credentials(config: DemoConfig) -> dict[str, str]:
-    """The App key pair and webhook secret, made once under var/demo/ and reused."""
+    """Where the App's key pair lives (the simulator makes it under var/demo/, as GitHub
+    makes an App's private key) and the webhook secret, made once and reused."""
     config.demo_dir.mkdir(parents=True, exist_ok=True)
-    private_path = config.demo_dir / "app-private-key.pem"
-    public_path = config.demo_dir / "app-public-key.pem"
     secret_path = config.demo_dir / "webhook-secret"
-    if not private_path.exists() or not public_path.exists():
-        private_pem, public_pem = generate_app_keypair()
-        private_path.write_text(private_pem)
-        private_path.chmod(0o600)
-        public_path.write_text(public_pem)
     if not secret_path.exists():
         secret_path.write_text(secrets.token_hex(20))
         secret_path.chmod(0o600)
     return {
-        "private_key_path": str(private_path),
-        "public_key_path": str(public_path),
+        "private_key_path": str(config.demo_dir / "app-private-key.pem"),
         "webhook_secret": secret_path.read_text().strip(),
     }
 
@@ -218,10 +210,11 @@ def run_demo(config: DemoConfig, say: Callable[[str], None]) -> int:
         "simulator",
         [python, "-m", "simulator", "--host", config.host,
          "--port", str(config.sim_port), "--seed", str(SIM_SEED), "--size", SIM_SIZE,
-         "--app-id", "1", "--public-key", credentials["public_key_path"],
+         "--app-id", "1", "--app-key-dir", str(config.demo_dir),
          "--window-seconds", str(SIM_WINDOW_SECONDS), "--latency-ms", "40"],
         env,
     )  # fmt: skip
+    wait_for("the simulator", lambda: http_ok(f"{config.sim_url}/_sim/stats"))
     start_process(
         config,
         "worker",
@@ -238,7 +231,6 @@ def run_demo(config: DemoConfig, say: Callable[[str], None]) -> int:
         [python, "manage.py", "runserver", f"{config.host}:{config.web_port}", "--noreload"],
         env,
     )
-    wait_for("the simulator", lambda: http_ok(f"{config.sim_url}/_sim/stats"))
     wait_for("the web server", lambda: http_ok(f"{config.web_url}/api/health"))
 
     say("Delivering three signed `installation` webhooks from the simulator ...")
