@@ -38,6 +38,7 @@ def _populate(size: int, offset: int) -> Any:
     from django.utils import timezone
 
     from integrations.models import (
+        ErrorKind,
         Installation,
         InstallationMember,
         InstallationSyncStatus,
@@ -69,6 +70,7 @@ def _populate(size: int, offset: int) -> Any:
                 else InstallationSyncStatus.IDLE
             ),
             last_sync_error="HTTP 502 from GitHub" if k % 7 == 6 else None,
+            last_sync_error_kind=ErrorKind.NETWORK if k % 7 == 6 else None,
         )
         for k in range(size)
     )
@@ -99,6 +101,7 @@ def _populate(size: int, offset: int) -> Any:
             started_at=now - timedelta(minutes=40),
             finished_at=now - timedelta(minutes=30),
             error="HTTP 502 from GitHub" if finished_status == JobStatus.FAILED else None,
+            error_kind=ErrorKind.NETWORK if finished_status == JobStatus.FAILED else None,
         )
         if k % 5 == 4:
             make_job(

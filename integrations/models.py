@@ -1,9 +1,30 @@
 """What ghsync knows about GitHub: installations, who may see them, repositories,
 the activity events, and the webhook deliveries that brought some of it."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+
+# The widest integer a BigIntegerField holds (GitHub ids, actor ids).
+BIGINT_MAX = 2**63 - 1
+
+
+def fits_bigint(value: int) -> bool:
+    """Whether `value` fits a BigIntegerField (SQLite overflows past it, PostgreSQL
+    refuses it): the one range check for every id that reaches a column."""
+    return -BIGINT_MAX - 1 <= value <= BIGINT_MAX
+
+
+def is_github_id(value: int) -> bool:
+    """A GitHub id: positive and storable."""
+    return value > 0 and fits_bigint(value)
+
+
+class IllegalTransition(Exception):
+    """A status was asked to move to a value its current value cannot reach."""
 
 
 class InstallationStatus(models.TextChoices):
@@ -17,6 +38,38 @@ class InstallationSyncStatus(models.TextChoices):
     SYNCING = "syncing"
     BLOCKED = "blocked"
     ERROR = "error"
+
+
+# Which `sync_status` may follow which. Anything may start syncing; only a started
+# sync leaves `error` (a refusal for the rate limit keeps it: SPEC §7 says error
+# "whatever refusals came after it"); idle becomes error or idle again only through
+# a job, which sets syncing first.
+SYNC_STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
+    InstallationSyncStatus.IDLE: frozenset(
+        {InstallationSyncStatus.SYNCING, InstallationSyncStatus.BLOCKED}
+    ),
+    InstallationSyncStatus.SYNCING: frozenset(InstallationSyncStatus),
+    InstallationSyncStatus.BLOCKED: frozenset(InstallationSyncStatus),
+    InstallationSyncStatus.ERROR: frozenset({InstallationSyncStatus.SYNCING}),
+}
+
+
+def sync_status_sources(to: str) -> list[str]:
+    """The statuses from which `to` may be reached."""
+    return [source for source, targets in SYNC_STATUS_TRANSITIONS.items() if to in targets]
+
+
+class ErrorKind(models.TextChoices):
+    """What went wrong, recorded where the typed exception was caught (SPEC §7). A
+    person reads the sentence chosen by the kind; the raw text is for logs and admin."""
+
+    RATE_LIMIT = "rate_limit"
+    AUTHENTICATION = "authentication"
+    NETWORK = "network"
+    PARTIAL = "partial"  # some repositories could not be synced; the job completed
+    SUSPENDED = "suspended"  # the installation was suspended or removed meanwhile
+    UNAVAILABLE = "unavailable"  # one repository: 404 gone, 403 no access, 451
+    INTERNAL = "internal"
 
 
 class Installation(models.Model):
@@ -33,6 +86,11 @@ class Installation(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_manual_sync_at = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
+    last_sync_error_kind = models.CharField(  # noqa: DJ001 - NULL means "no error"
+        max_length=16, choices=ErrorKind.choices, null=True, blank=True
+    )
+    # How many repositories the last completed job could not sync (kind `partial`).
+    last_sync_failed_repositories = models.PositiveIntegerField(default=0)
     last_sync_error_at = models.DateTimeField(null=True, blank=True)
     rate_limit_limit = models.IntegerField(null=True, blank=True)
     rate_limit_remaining = models.IntegerField(null=True, blank=True)
@@ -46,6 +104,32 @@ class Installation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_login} ({self.github_id})"
+
+    def move_sync_status(self, to: InstallationSyncStatus, **fields: Any) -> None:
+        """`sync_status_move` for this row, keeping the instance in step."""
+        sync_status_move(installation_id=self.pk, to=to, **fields)
+        self.sync_status = to
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+def sync_status_move(*, installation_id: int, to: InstallationSyncStatus, **fields: Any) -> None:
+    """Every write of `Installation.sync_status` goes through here: one conditional
+    UPDATE (no read-modify-write race) of `sync_status` and `fields`, which refuses a
+    move the current value cannot make (`SYNC_STATUS_TRANSITIONS`)."""
+    moved = Installation.objects.filter(
+        pk=installation_id, sync_status__in=sync_status_sources(to)
+    ).update(sync_status=to, updated_at=timezone.now(), **fields)
+    if moved:
+        return
+    current = (
+        Installation.objects.filter(pk=installation_id)
+        .values_list("sync_status", flat=True)
+        .first()
+    )
+    if current is None:
+        raise Installation.DoesNotExist(f"installation {installation_id} no longer exists")
+    raise IllegalTransition(f"installation {installation_id}: {current} -> {to} is not allowed")
 
 
 class MemberRole(models.TextChoices):
@@ -99,6 +183,10 @@ class Repository(models.Model):
     is_active = models.BooleanField(default=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
+    last_error_kind = models.CharField(  # noqa: DJ001 - NULL means "no error"
+        max_length=16, choices=ErrorKind.choices, null=True, blank=True
+    )
+    last_error_status = models.PositiveSmallIntegerField(null=True, blank=True)  # HTTP status
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,14 +232,14 @@ class StreamState(models.Model):
 
 
 class EventKind(models.TextChoices):
-    COMMIT = "commit"
-    PR_OPENED = "pr_opened"
-    PR_MERGED = "pr_merged"
-    PR_CLOSED = "pr_closed"
-    REVIEW_SUBMITTED = "review_submitted"
-    ISSUE_OPENED = "issue_opened"
-    ISSUE_CLOSED = "issue_closed"
-    ISSUE_COMMENT = "issue_comment"
+    COMMIT = "commit", "Commit"
+    PR_OPENED = "pr_opened", "PR opened"
+    PR_MERGED = "pr_merged", "PR merged"
+    PR_CLOSED = "pr_closed", "PR closed"
+    REVIEW_SUBMITTED = "review_submitted", "Review"
+    ISSUE_OPENED = "issue_opened", "Issue opened"
+    ISSUE_CLOSED = "issue_closed", "Issue closed"
+    ISSUE_COMMENT = "issue_comment", "Comment"
 
 
 class Event(models.Model):

@@ -6,7 +6,8 @@ GET  /_sim/dataset                        installations, repositories, special c
 POST /_sim/config                         {"budget": {installation_id, remaining, limit?,
                                           reset_in?, status?} | [...], "faults": {rate?,
                                           secondary_rate?, latency_ms?, fail_next?,
-                                          secondary_next?, secondary_retry_after?},
+                                          fail_status?, fail_path?, secondary_next?,
+                                          secondary_retry_after?},
                                           "token_ttl"?, "window_seconds"?, "limit_status"?,
                                           "auth_failure"?, "revoke_tokens"?}
 POST /_sim/activity                       {kind, installation_id?, repo?, at?} -> events
@@ -90,6 +91,8 @@ def _configure(sim: SimulatorServer, body: dict[str, Any]) -> None:
         faults.get("secondary_rate"),
         faults.get("latency_ms"),
         fail_next=faults.get("fail_next"),
+        fail_status=faults.get("fail_status"),
+        fail_path=faults.get("fail_path"),
         secondary_next=faults.get("secondary_next"),
         secondary_retry_after=faults.get("secondary_retry_after"),
     )

@@ -89,6 +89,8 @@ class SimulatorServer:
         self.limit_status = limit_status
         self.token_ttl = token_ttl
         self.fail_next = 0
+        self.fail_status: int | None = None  # the status of the fail_next faults
+        self.fail_path = ""  # only requests whose path starts with it fail
         self.secondary_next = 0
         self.auth_failure = False
         self._rng = random.Random(dataset.seed if fault_seed is None else fault_seed)
@@ -174,10 +176,14 @@ class SimulatorServer:
         latency_ms: float | None = None,
         *,
         fail_next: int | None = None,
+        fail_status: int | None = None,
+        fail_path: str | None = None,
         secondary_next: int | None = None,
         secondary_retry_after: int | None = None,
     ) -> None:
-        """5xx probability, secondary-limit probability, latency; or the next N requests."""
+        """5xx probability, secondary-limit probability, latency; or the next N requests
+        (those whose path starts with `fail_path`, answered with `fail_status`, when set;
+        otherwise any request, with 500, 502 or 503)."""
         with self._lock:
             if rate is not None:
                 self.fault_rate = float(rate)
@@ -187,6 +193,10 @@ class SimulatorServer:
                 self.latency_ms = float(latency_ms)
             if fail_next is not None:
                 self.fail_next = int(fail_next)
+            if fail_status is not None:
+                self.fail_status = int(fail_status)
+            if fail_path is not None:
+                self.fail_path = fail_path
             if secondary_next is not None:
                 self.secondary_next = int(secondary_next)
             if secondary_retry_after is not None:
@@ -291,13 +301,14 @@ class SimulatorServer:
                 if status == 304:
                     self._not_modified[installation_id] += 1
 
-    def _fault(self) -> str | None:
+    def _fault(self, path: str) -> int | None:
+        """None, or a fault for this request: the status to answer, 0 for "any 5xx"."""
         with self._lock:
-            if self.fail_next > 0:
+            if self.fail_next > 0 and path.startswith(self.fail_path):
                 self.fail_next -= 1
-                return "5xx"
+                return self.fail_status or 0
             if self.fault_rate and self._rng.random() < self.fault_rate:
-                return "5xx"
+                return 0
         return None
 
     def _secondary(self) -> bool:
@@ -385,7 +396,7 @@ class SimulatorServer:
             problem = self._verify_jwt(authorization)
             if problem:
                 reply = routes.Reply(401, {"message": problem})
-            elif self._fault():
+            elif self._fault(path) is not None:
                 reply = routes.Reply(502, {"message": "Server Error"})
             elif handler is None:
                 reply = self._issue_token(int(args[0]))
@@ -416,8 +427,10 @@ class SimulatorServer:
         headers: Any,
         installation_id: int,
     ) -> routes.Reply:
-        if self._fault():
-            return routes.Reply(self._rng.choice([500, 502, 503]), {"message": "Server Error"})
+        fault = self._fault(req.path)
+        if fault is not None:
+            status = fault or self._rng.choice([500, 502, 503])
+            return routes.Reply(status, {"message": "Server Error"})
         if handler is None:  # /rate_limit: free, reports the current window
             with self._lock:
                 budget = self._budget(installation_id)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.models import Installation, InstallationSyncStatus
+from integrations.models import ErrorKind, Installation, InstallationSyncStatus
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.periodic import installations_request
 from sync.policy import SyncDecision, Trigger
@@ -83,7 +83,7 @@ def _recover_one(job_id: int, *, why: str, condition: Q, now: datetime) -> Recov
         if job is None:  # a worker took it meanwhile
             return None
         if job.attempts >= settings.SYNC_MAX_ATTEMPTS:
-            job_fail(job, error=TIMED_OUT)
+            job_fail(job, error=TIMED_OUT, kind=ErrorKind.INTERNAL)
             action = "failed"
         else:
             job.attempts += 1

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.models import Installation
+from integrations.models import ErrorKind, IllegalTransition, Installation
 
 
 class JobStatus(models.TextChoices):
@@ -32,10 +32,6 @@ JOB_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-class IllegalTransition(Exception):
-    """A job was asked to move to a status its current status cannot reach."""
-
-
 class IngestionJob(models.Model):
     installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="jobs")
     trigger = models.CharField(max_length=16)
@@ -57,7 +53,11 @@ class IngestionJob(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
-    failures = models.JSONField(default=list, blank=True)  # [{"repository", "status", "error"}]
+    error_kind = models.CharField(  # noqa: DJ001 - NULL means "no error"
+        max_length=16, choices=ErrorKind.choices, null=True, blank=True
+    )
+    # [{"repository", "status", "kind", "error"}]
+    failures = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

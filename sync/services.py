@@ -5,9 +5,9 @@ calls `request_sync` and gets a `SyncDecision` back."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import structlog
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -32,8 +32,8 @@ class InstallationNotFound(Exception):
 def request_sync(
     *,
     installation_id: int,
-    trigger: Trigger | str,
-    actor: Any = None,
+    trigger: Trigger,
+    actor: User | None = None,
     full: bool = False,
     now: datetime | None = None,
 ) -> SyncDecision:
@@ -42,7 +42,6 @@ def request_sync(
     The installation row is locked for the decision; the partial unique constraint on
     active jobs is the backstop when two requests race anyway. The worker is enqueued
     after commit; if the broker is down the job stays pending for maintenance."""
-    trigger = Trigger(trigger)
     now = now or timezone.now()
     config = policy_config()
     with transaction.atomic():
@@ -75,9 +74,7 @@ def request_sync(
                 repository_ids=active_repository_ids,
             )
         elif decision.reason == Reason.RATE_LIMITED:
-            installation.blocked_until = decision.metadata["blocked_until"]
-            installation.sync_status = InstallationSyncStatus.BLOCKED
-            installation.save(update_fields=["blocked_until", "sync_status", "updated_at"])
+            _refused_for_rate_limit(installation, decision.metadata["blocked_until"])
     log.info(
         "sync.request",
         installation_id=installation.github_id,
@@ -96,6 +93,17 @@ def _lock_installation(installation_id: int) -> Installation:
         raise InstallationNotFound(f"No installation with id {installation_id}") from exc
 
 
+def _refused_for_rate_limit(installation: Installation, blocked_until: datetime) -> None:
+    """Record the refusal's `blocked_until`; the installation shows `blocked` until then.
+    An installation in `error` stays there (SPEC §7: error "whatever refusals came
+    after it"): the view-model shows the block while it lasts, then the error again."""
+    if installation.sync_status == InstallationSyncStatus.ERROR:
+        installation.blocked_until = blocked_until
+        installation.save(update_fields=["blocked_until", "updated_at"])
+        return
+    installation.move_sync_status(InstallationSyncStatus.BLOCKED, blocked_until=blocked_until)
+
+
 def sync_status_repair(*, installation: Installation, now: datetime) -> bool:
     """`syncing` (or a `blocked` whose time has passed) with no active job is left over
     from a crash: back to `idle`. The caller holds the row lock and knows there is no
@@ -109,8 +117,7 @@ def sync_status_repair(*, installation: Installation, now: datetime) -> bool:
     log.warning(
         "sync.status.repaired", installation_id=installation.github_id, was=installation.sync_status
     )
-    installation.sync_status = InstallationSyncStatus.IDLE
-    installation.save(update_fields=["sync_status", "updated_at"])
+    installation.move_sync_status(InstallationSyncStatus.IDLE)
     return True
 
 
@@ -119,7 +126,7 @@ def _start_job(
     *,
     decision: SyncDecision,
     trigger: Trigger,
-    actor: Any,
+    actor: User | None,
     full: bool,
     now: datetime,
     repository_ids: list[int],
@@ -129,7 +136,7 @@ def _start_job(
             job = IngestionJob.objects.create(
                 installation=installation,
                 trigger=str(trigger),
-                actor=actor if getattr(actor, "pk", None) else None,
+                actor=actor if actor is not None and actor.pk is not None else None,
                 full=full,
                 status=JobStatus.PENDING,
                 since=sync_window(installation.last_synced_at, now, full, policy_config()),
@@ -139,15 +146,16 @@ def _start_job(
     except IntegrityError:
         # Another request won the race for the one active job.
         return SyncDecision(Action.SKIP, Reason.ALREADY_SYNCING)
-    installation.sync_status = InstallationSyncStatus.SYNCING
-    installation.last_sync_error = None
-    installation.last_sync_error_at = None
-    installation.blocked_until = None
-    fields = ["sync_status", "last_sync_error", "last_sync_error_at", "blocked_until", "updated_at"]
-    if trigger == Trigger.MANUAL:
-        installation.last_manual_sync_at = now
-        fields.append("last_manual_sync_at")
-    installation.save(update_fields=fields)
+    manual = {"last_manual_sync_at": now} if trigger == Trigger.MANUAL else {}
+    installation.move_sync_status(
+        InstallationSyncStatus.SYNCING,
+        last_sync_error=None,
+        last_sync_error_kind=None,
+        last_sync_failed_repositories=0,
+        last_sync_error_at=None,
+        blocked_until=None,
+        **manual,
+    )
     job_id = job.pk
     transaction.on_commit(lambda: enqueue_job(job_id=job_id))
     return decision.with_job(job_id)

@@ -9,8 +9,6 @@ constant number of queries (three), whatever their count."""
 
 from __future__ import annotations
 
-import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +20,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 
 from integrations.models import (
+    ErrorKind,
     Installation,
     InstallationMember,
     InstallationStatus,
@@ -29,8 +28,16 @@ from integrations.models import (
     Repository,
 )
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
-from sync.policy import Action, Reason, available_budget, evaluate, user_message
+from sync.policy import (
+    Action,
+    Reason,
+    available_budget,
+    evaluate,
+    inactive_message,
+    user_message,
+)
 from sync.state import policy_config, sync_state_for
+from sync.wording import partial_failure_message
 
 # How long the banner says "Synced 12 repositories, 340 new events" after a job ends.
 RECENT_COMPLETION = timedelta(minutes=5)
@@ -50,54 +57,63 @@ AUTHENTICATION_MESSAGE = "GitHub authentication failed. Reinstall or reconnect t
 NETWORK_MESSAGE = "Could not reach GitHub. Sync will retry."
 GENERIC_MESSAGE = "Sync failed. It will be retried."
 
-_PARTIAL = re.compile(r"^\s*(\d+)\s+repositor(?:y|ies)\s+could\s+not\s+be\s+synced", re.I)
-_RATE_LIMIT = re.compile(r"rate[ _-]?limit|RateLimited|\b429\b|retry-after", re.I)
-_AUTHENTICATION = re.compile(
-    r"AuthenticationFailed|authenticat|\b401\b|unauthori[sz]ed|bad credentials"
-    r"|\btoken\b|access_tokens|\bjwt\b|private key|GitHubNotConfigured",
-    re.I,
-)
-_NETWORK = re.compile(
-    r"TransientError|timed?[ _-]?out|timeout|connection|connect\b|network|unreachable"
-    r"|could not reach|name resolution|resolve|-> 5\d\d\b|\b50[234]\b|SSLError",
-    re.I,
-)
+# The sentence of each kind (SPEC §7); `partial` and `suspended` say more than a kind.
+ERROR_MESSAGES: dict[str, str] = {
+    ErrorKind.RATE_LIMIT: RATE_LIMIT_MESSAGE,
+    ErrorKind.AUTHENTICATION: AUTHENTICATION_MESSAGE,
+    ErrorKind.NETWORK: NETWORK_MESSAGE,
+    ErrorKind.INTERNAL: GENERIC_MESSAGE,
+}
+
+# A repository GitHub will not let ghsync read, by the HTTP status it answered.
+UNAVAILABLE_MESSAGES: dict[int, str] = {
+    404: "Repository not found on GitHub",
+    410: "Repository not found on GitHub",
+    451: "Unavailable for legal reasons",
+    403: "The app has no access to this repository",
+}
 
 
-def normalise_error(raw: str | None) -> str | None:
-    """Turn a raw sync error (exception text, as the worker records it) into the one
-    sentence a person reads (SPEC §7). Never returns the raw text."""
-    if raw is None or not raw.strip():
+def error_message(
+    kind: str | None,
+    *,
+    failed_repositories: int = 0,
+    installation_status: str = InstallationStatus.ACTIVE,
+) -> str:
+    """The one sentence a person reads for an error of `kind` (SPEC §7). A row stored
+    before kinds existed has none: it reads as `internal`."""
+    if kind == ErrorKind.PARTIAL:
+        return partial_failure_message(failed_repositories)
+    if kind == ErrorKind.SUSPENDED:
+        return inactive_message(installation_status)
+    return ERROR_MESSAGES.get(kind or ErrorKind.INTERNAL, GENERIC_MESSAGE)
+
+
+def installation_error(installation: Installation) -> str | None:
+    """The installation's `last_sync_error` as a person reads it; None when it has none."""
+    if not installation.last_sync_error and installation.last_sync_error_kind is None:
         return None
-    partial = _PARTIAL.match(raw)
-    if partial:
-        count = int(partial.group(1))
-        noun = "repository" if count == 1 else "repositories"
-        return f"{count} {noun} could not be synced"
-    if _RATE_LIMIT.search(raw):
-        return RATE_LIMIT_MESSAGE
-    if _AUTHENTICATION.search(raw):
-        return AUTHENTICATION_MESSAGE
-    if _NETWORK.search(raw):
-        return NETWORK_MESSAGE
-    return GENERIC_MESSAGE
+    return error_message(
+        installation.last_sync_error_kind,
+        failed_repositories=installation.last_sync_failed_repositories,
+        installation_status=installation.status,
+    )
 
 
-_REPOSITORY_ERRORS = (
-    (re.compile(r"\b(404|410)\b|not found|gone", re.I), "Repository not found on GitHub"),
-    (re.compile(r"\b451\b|legal", re.I), "Unavailable for legal reasons"),
-    (re.compile(r"\b403\b|forbidden|access", re.I), "The app has no access to this repository"),
-)
-
-
-def normalise_repository_error(raw: str | None) -> str | None:
-    """A repository's own failure (404, 403, 451…) in plain words."""
-    if raw is None or not raw.strip():
+def job_error(job: IngestionJob) -> str | None:
+    """A finished job's error as a person reads it; None when it has none."""
+    if not job.error and job.error_kind is None:
         return None
-    for pattern, message in _REPOSITORY_ERRORS:
-        if pattern.search(raw):
-            return message
-    return normalise_error(raw)
+    return error_message(job.error_kind)
+
+
+def repository_error(repository: Repository) -> str | None:
+    """A repository's own failure (404, 403, 451…) in plain words; None when it has none."""
+    if not repository.last_error and repository.last_error_kind is None:
+        return None
+    if repository.last_error_kind == ErrorKind.UNAVAILABLE:
+        return UNAVAILABLE_MESSAGES.get(repository.last_error_status or 0, GENERIC_MESSAGE)
+    return error_message(repository.last_error_kind)
 
 
 # --------------------------------------------------------------------------- values
@@ -167,16 +183,6 @@ class SyncStatus:
     def is_active(self) -> bool:
         """Something is happening that the page should follow live."""
         return self.state in (State.SYNCING, State.BLOCKED)
-
-    @property
-    def needs_attention(self) -> bool:
-        return self.state != State.IDLE or self.last_sync_error is not None
-
-    @property
-    def cooldown_minutes(self) -> int | None:
-        if self.cooldown_ms is None:
-            return None
-        return max(1, math.ceil(self.cooldown_ms / 60000))
 
     @property
     def recently_completed(self) -> CompletedJob | None:
@@ -263,17 +269,16 @@ def _statuses(installations: QuerySet[Installation], now: datetime) -> list[Sync
     }
     failures: dict[int, list[FailedRepository]] = defaultdict(list)
     for repository in (
-        Repository.objects.filter(scope, is_active=True, last_error__isnull=False)
-        .exclude(last_error="")
-        .only("installation_id", "full_name", "last_error")
+        Repository.objects.filter(scope, is_active=True)
+        .filter(Q(last_error__isnull=False) | Q(last_error_kind__isnull=False))
+        .only("installation_id", "full_name", "last_error", "last_error_kind", "last_error_status")
         .order_by("full_name")
     ):
-        failures[repository.installation_id].append(
-            FailedRepository(
-                full_name=repository.full_name,
-                error=normalise_repository_error(repository.last_error) or GENERIC_MESSAGE,
+        error = repository_error(repository)
+        if error is not None:
+            failures[repository.installation_id].append(
+                FailedRepository(full_name=repository.full_name, error=error)
             )
-        )
     return [
         _build(
             row,
@@ -303,7 +308,7 @@ def _build(
     can_sync_now = decision.action == Action.START
 
     state, blocked_until = _state_of(installation, active_job, now)
-    last_sync_error = normalise_error(installation.last_sync_error)
+    last_sync_error = installation_error(installation)
     if state == State.ERROR and last_sync_error is None:
         last_sync_error = GENERIC_MESSAGE
 

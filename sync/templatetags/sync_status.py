@@ -10,12 +10,10 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from sync.status import (
-    SyncStatus,
-    get_status_for_user,
-    normalise_error,
-    normalise_repository_error,
-)
+from integrations.models import EventKind, Repository
+from sync.models import IngestionJob
+from sync.status import SyncStatus, get_status_for_user, job_error, repository_error
+from sync.wording import plural
 
 register = template.Library()
 
@@ -118,9 +116,8 @@ def repository_step(progress: dict[str, Any] | None) -> int:
 @register.filter
 def plural_count(count: int | None, words: str) -> str:
     """`{{ 12|plural_count:"repository,repositories" }}` → '12 repositories'."""
-    singular, _, plural = words.partition(",")
-    count = count or 0
-    return f"{count:,} {singular if count == 1 else (plural or singular + 's')}"
+    singular, _, plural_form = words.partition(",")
+    return plural(count or 0, singular, plural_form or None)
 
 
 STATE_LABELS = {"idle": "Healthy", "syncing": "Syncing", "blocked": "Paused", "error": "Error"}
@@ -146,13 +143,15 @@ def state_tone(status: SyncStatus) -> str:
 
 
 @register.filter
-def normalised_repo_error(raw: str | None) -> str:
-    return normalise_repository_error(raw) or ""
+def repository_error_text(repository: Repository) -> str:
+    """The repository's failure as a person reads it (by its error kind)."""
+    return repository_error(repository) or ""
 
 
 @register.filter
-def normalised_error(raw: str | None) -> str:
-    return normalise_error(raw) or ""
+def job_error_text(job: IngestionJob) -> str:
+    """A job's failure as a person reads it (by its error kind)."""
+    return job_error(job) or ""
 
 
 @register.filter
@@ -161,18 +160,9 @@ def fraction(value: int | None, percent: int) -> int:
     return int((value or 0) * int(percent) / 100)
 
 
-KIND_LABELS = {
-    "commit": "Commit",
-    "pr_opened": "PR opened",
-    "pr_merged": "PR merged",
-    "pr_closed": "PR closed",
-    "review_submitted": "Review",
-    "issue_opened": "Issue opened",
-    "issue_closed": "Issue closed",
-    "issue_comment": "Comment",
-}
-
-
 @register.filter
 def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())
+    """The event kind's label, as the model names it."""
+    if kind in EventKind.values:
+        return str(EventKind(kind).label)
+    return kind.replace("_", " ").capitalize()

@@ -15,14 +15,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.github.client import RateLimit
-from integrations.models import InstallationSyncStatus
+from integrations.models import ErrorKind, InstallationSyncStatus, sync_status_move
 from sync.models import IngestionJob, JobStatus
 from sync.policy import cap_blocked_until
 from sync.queue import enqueue_job
+from sync.wording import partial_failure_message
 from sync.worker.lease import (
     Lease,
     budget_fields,
-    installation_update,
+    budget_record,
     job_locked,
     job_write,
     lease_seconds,
@@ -31,14 +32,6 @@ from sync.worker.lease import (
 log = structlog.get_logger("sync.worker")
 
 RETRY_BACKOFF_CAP_SECONDS = 300.0
-
-
-def failure_message(count: int) -> str | None:
-    """The installation's `last_sync_error` after a job with `count` failed repositories."""
-    if count == 0:
-        return None
-    noun = "repository" if count == 1 else "repositories"
-    return f"{count} {noun} could not be synced"
 
 
 def _enqueue_after_commit(job_id: int, eta: datetime | None = None) -> None:
@@ -72,13 +65,15 @@ def job_complete(*, lease: Lease, rate_limit: RateLimit | None) -> IngestionJob:
                 "updated_at",
             ]
         )
-        error = failure_message(len(job.failures))
-        installation_update(
-            job.installation_id,
-            sync_status=InstallationSyncStatus.IDLE,
+        failed = len(job.failures)
+        sync_status_move(
+            installation_id=job.installation_id,
+            to=InstallationSyncStatus.IDLE,
             last_synced_at=job.started_at,
-            last_sync_error=error,
-            last_sync_error_at=now if error else None,
+            last_sync_error=partial_failure_message(failed) if failed else None,
+            last_sync_error_kind=ErrorKind.PARTIAL if failed else None,
+            last_sync_failed_repositories=failed,
+            last_sync_error_at=now if failed else None,
             blocked_until=None,
             **budget_fields(rate_limit),
         )
@@ -92,11 +87,15 @@ def job_complete(*, lease: Lease, rate_limit: RateLimit | None) -> IngestionJob:
     return job
 
 
-def job_fail(job: IngestionJob, *, error: str, rate_limit: RateLimit | None = None) -> None:
-    """Fail a locked job and put its installation in `error` with the raw error."""
+def job_fail(
+    job: IngestionJob, *, error: str, kind: ErrorKind, rate_limit: RateLimit | None = None
+) -> None:
+    """Fail a locked job and put its installation in `error` with the error's kind (what
+    a person reads) and its raw text (what logs and the admin read)."""
     now = timezone.now()
     job.transition(JobStatus.FAILED)
     job.error = error
+    job.error_kind = kind
     job.finished_at = now
     job.lease_token = None
     job.lease_expires_at = None
@@ -104,26 +103,31 @@ def job_fail(job: IngestionJob, *, error: str, rate_limit: RateLimit | None = No
         update_fields=[
             "status",
             "error",
+            "error_kind",
             "finished_at",
             "lease_token",
             "lease_expires_at",
             "updated_at",
         ]
     )
-    installation_update(
-        job.installation_id,
-        sync_status=InstallationSyncStatus.ERROR,
+    sync_status_move(
+        installation_id=job.installation_id,
+        to=InstallationSyncStatus.ERROR,
         last_sync_error=error,
+        last_sync_error_kind=kind,
+        last_sync_failed_repositories=0,
         last_sync_error_at=now,
         blocked_until=None,
         **budget_fields(rate_limit),
     )
-    log.error("sync.job.failed", job_id=job.pk, error=error)
+    log.error("sync.job.failed", job_id=job.pk, error=error, error_kind=str(kind))
 
 
-def job_fail_leased(*, lease: Lease, error: str, rate_limit: RateLimit | None) -> None:
+def job_fail_leased(
+    *, lease: Lease, error: str, kind: ErrorKind, rate_limit: RateLimit | None
+) -> None:
     with transaction.atomic():
-        job_fail(job_locked(lease), error=error, rate_limit=rate_limit)
+        job_fail(job_locked(lease), error=error, kind=kind, rate_limit=rate_limit)
 
 
 def job_block(
@@ -148,9 +152,9 @@ def job_block(
                 "updated_at",
             ]
         )
-        installation_update(
-            job.installation_id,
-            sync_status=InstallationSyncStatus.BLOCKED,
+        sync_status_move(
+            installation_id=job.installation_id,
+            to=InstallationSyncStatus.BLOCKED,
             blocked_until=until,
             **budget_fields(rate_limit),
         )
@@ -164,15 +168,16 @@ def job_release_slice(*, lease: Lease, rate_limit: RateLimit | None, requests: i
     back to the queue behind the other installations' work."""
     with transaction.atomic():
         job_write(lease, lease_token=None)
-        fields = budget_fields(rate_limit)
-        if fields:
+        if rate_limit is not None:
             job = IngestionJob.objects.only("installation_id").get(pk=lease.job_id)
-            installation_update(job.installation_id, **fields)
+            budget_record(job.installation_id, rate_limit)
         _enqueue_after_commit(lease.job_id)
     log.info("sync.job.sliced", job_id=lease.job_id, requests=requests)
 
 
-def job_retry_later(*, lease: Lease, error: str, rate_limit: RateLimit | None) -> bool:
+def job_retry_later(
+    *, lease: Lease, error: str, kind: ErrorKind, rate_limit: RateLimit | None
+) -> bool:
     """After a transient failure: retry from the checkpoint with exponential backoff,
     or fail once the job has been retried SYNC_MAX_ATTEMPTS times without progress.
     True when a retry was scheduled."""
@@ -180,7 +185,7 @@ def job_retry_later(*, lease: Lease, error: str, rate_limit: RateLimit | None) -
     with transaction.atomic():
         job = job_locked(lease)
         if job.attempts >= settings.SYNC_MAX_ATTEMPTS:
-            job_fail(job, error=error, rate_limit=rate_limit)
+            job_fail(job, error=error, kind=kind, rate_limit=rate_limit)
             return False
         job.attempts += 1
         job.lease_token = None

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -109,14 +108,9 @@ def budget_fields(rate_limit: RateLimit | None) -> dict[str, Any]:
     return fields
 
 
-def installation_update(installation_id: int, **fields: Any) -> None:
-    """Plain column update of the installation (no read-modify-write race)."""
-    Installation.objects.filter(pk=installation_id).update(updated_at=timezone.now(), **fields)
-
-
-def job_release(lease: Lease, *, now: datetime | None = None) -> None:
-    """Give the job back while it stays `running`: the next task run claims it. Until
-    then `lease_expires_at` is the deadline after which maintenance re-enqueues it."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        job_write(lease, now=now, lease_token=None)
+def budget_record(installation_id: int, rate_limit: RateLimit | None) -> None:
+    """The installation's budget columns from the last response (a plain column update,
+    no read-modify-write race); nothing when there was no rate-limit header."""
+    fields = budget_fields(rate_limit)
+    if fields:
+        Installation.objects.filter(pk=installation_id).update(updated_at=timezone.now(), **fields)

@@ -29,10 +29,18 @@ from integrations.github.client import (
     GitHubNotConfigured,
     RateLimit,
     RateLimited,
+    RepositoryUnavailable,
     TransientError,
     client_from_settings,
 )
-from integrations.models import Installation, InstallationSyncStatus, Repository, StreamState
+from integrations.models import (
+    ErrorKind,
+    Installation,
+    InstallationSyncStatus,
+    Repository,
+    StreamState,
+    sync_status_move,
+)
 from sync.models import IngestionJob
 from sync.worker.endings import (
     job_block,
@@ -44,8 +52,7 @@ from sync.worker.endings import (
 from sync.worker.lease import (
     Lease,
     LeaseLost,
-    budget_fields,
-    installation_update,
+    budget_record,
     job_claim,
     job_locked,
     job_write,
@@ -143,11 +150,19 @@ class _JobRunner:
                 return Outcome.SLICED
             except TransientError as exc:
                 retrying = job_retry_later(
-                    lease=self.lease, error=str(exc), rate_limit=self.last_rate_limit
+                    lease=self.lease,
+                    error=str(exc),
+                    kind=ErrorKind.NETWORK,
+                    rate_limit=self.last_rate_limit,
                 )
                 return Outcome.RETRYING if retrying else Outcome.FAILED
             except (AuthenticationFailed, GitHubNotConfigured) as exc:
-                job_fail_leased(lease=self.lease, error=str(exc), rate_limit=self.last_rate_limit)
+                job_fail_leased(
+                    lease=self.lease,
+                    error=str(exc),
+                    kind=ErrorKind.AUTHENTICATION,
+                    rate_limit=self.last_rate_limit,
+                )
                 return Outcome.FAILED
             job_complete(lease=self.lease, rate_limit=self.last_rate_limit)
             return Outcome.COMPLETED
@@ -161,8 +176,10 @@ class _JobRunner:
     def _started(self) -> None:
         first_start = self.job.started_at == self.claimed_at
         with transaction.atomic():
-            installation_update(
-                self.installation.pk, sync_status=InstallationSyncStatus.SYNCING, blocked_until=None
+            sync_status_move(
+                installation_id=self.installation.pk,
+                to=InstallationSyncStatus.SYNCING,
+                blocked_until=None,
             )
         if first_start:
             log.info(
@@ -292,13 +309,15 @@ class _JobRunner:
                 },
             )
         Repository.objects.filter(pk=repository.pk).update(
-            last_error=None, last_synced_at=self.job.started_at, updated_at=timezone.now()
+            last_error=None,
+            last_error_kind=None,
+            last_error_status=None,
+            last_synced_at=self.job.started_at,
+            updated_at=timezone.now(),
         )
 
     def _record_budget(self) -> None:
-        fields = budget_fields(self.last_rate_limit)
-        if fields:
-            installation_update(self.installation.pk, **fields)
+        budget_record(self.installation.pk, self.last_rate_limit)
 
     def _progress(self, current: int) -> None:
         log.info(
@@ -323,11 +342,19 @@ class _JobRunner:
         """Record the repository's failure on the job and the repository; go on."""
         following = Cursor.for_repository(cursor.repo_index + 1)
         error = str(exc)
+        kind = (
+            ErrorKind.UNAVAILABLE if isinstance(exc, RepositoryUnavailable) else ErrorKind.INTERNAL
+        )
         with transaction.atomic():
             job = job_locked(self.lease)
             job.failures = [
                 *job.failures,
-                {"repository": repository.full_name, "status": exc.status, "error": error},
+                {
+                    "repository": repository.full_name,
+                    "status": exc.status,
+                    "kind": str(kind),
+                    "error": error,
+                },
             ]
             job.checkpoint = following.to_json()
             job.progress_current = following.repo_index
@@ -342,13 +369,17 @@ class _JobRunner:
                 ]
             )
             Repository.objects.filter(pk=repository.pk).update(
-                last_error=error, updated_at=timezone.now()
+                last_error=error,
+                last_error_kind=kind,
+                last_error_status=exc.status,
+                updated_at=timezone.now(),
             )
         log.warning(
             "sync.repository.failed",
             job_id=self.job.pk,
             repository=repository.full_name,
             status=exc.status,
+            error_kind=str(kind),
             error=error,
         )
         self._progress(following.repo_index)

@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations.models import Event, Installation, InstallationSyncStatus, Repository
+from integrations.models import (
+    ErrorKind,
+    Event,
+    Installation,
+    InstallationSyncStatus,
+    Repository,
+)
 from sync.models import IngestionJob, JobStatus
 from tests.factories import make_installation, make_user
 
@@ -133,7 +139,9 @@ def test_sign_in_sync_now_progress_completion_blocked_countdown_and_error(
         rate_limit_reset_at=now + timedelta(minutes=40),
     )
     Repository.objects.filter(full_name="acme/repo-2").update(
-        last_error="GET /repos/acme/repo-2/commits -> 403: Resource not accessible by integration"
+        last_error="GET /repos/acme/repo-2/commits -> 403: Resource not accessible by integration",
+        last_error_kind=ErrorKind.UNAVAILABLE,
+        last_error_status=403,
     )
 
     # Signed in: the health card, with Sync now available.
@@ -220,6 +228,7 @@ def test_sign_in_sync_now_progress_completion_blocked_countdown_and_error(
         last_synced_at=now - timedelta(hours=5),
         sync_status=InstallationSyncStatus.ERROR,
         last_sync_error="POST /app/installations/6161/access_tokens -> 401: Bad credentials",
+        last_sync_error_kind=ErrorKind.AUTHENTICATION,
     )
     page.goto(f"{base}/installations/6161/")
     error = page.locator("#sync-banner [role=alert]")

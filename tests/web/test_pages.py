@@ -12,7 +12,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from integrations.models import Event, Installation, InstallationSyncStatus, Repository
+from integrations.models import (
+    ErrorKind,
+    Event,
+    Installation,
+    InstallationSyncStatus,
+    Repository,
+)
 from sync.models import IngestionJob, JobStatus
 from tests.factories import make_installation, make_job, make_user
 
@@ -62,7 +68,9 @@ def test_dashboard_shows_a_health_card_per_installation(
         rate_limit_reset_at=now + timedelta(minutes=30),
     )
     Repository.objects.filter(full_name="acme/repo-2").update(
-        last_error="GET /repos/acme/repo-2 -> 451: blocked"
+        last_error="GET /repos/acme/repo-2 -> 451: blocked",
+        last_error_kind=ErrorKind.UNAVAILABLE,
+        last_error_status=451,
     )
     make_installation(github_id=8080, account_login="beta", owner=member, last_synced_at=now)
     make_installation(github_id=9090, account_login="not-mine")
@@ -147,6 +155,7 @@ def test_banner_on_error_shows_the_normalised_error_and_sync_now(
     Installation.objects.filter(pk=installation.pk).update(
         sync_status=InstallationSyncStatus.ERROR,
         last_sync_error="GET /repos/acme/repo-0/commits -> 401: Bad credentials (token ghs_secret)",
+        last_sync_error_kind=ErrorKind.AUTHENTICATION,
     )
     html = member_client.get("/").content
     banner = banner_of(html)
@@ -185,7 +194,9 @@ def test_banner_after_completion_summarises_the_sync(
 
 def test_banner_shows_a_partial_failure(member_client: Client, installation: Installation) -> None:
     Installation.objects.filter(pk=installation.pk).update(
-        last_sync_error="2 repositories could not be synced"
+        last_sync_error="2 repositories could not be synced",
+        last_sync_error_kind=ErrorKind.PARTIAL,
+        last_sync_failed_repositories=2,
     )
     assert "2 repositories could not be synced" in banner_of(member_client.get("/").content)
 
@@ -195,10 +206,16 @@ def test_installation_page_lists_repositories_jobs_and_events(
 ) -> None:
     repository = Repository.objects.get(full_name="acme/repo-0")
     Repository.objects.filter(full_name="acme/repo-1").update(
-        last_error="GET /repos/acme/repo-1 -> 403: Forbidden"
+        last_error="GET /repos/acme/repo-1 -> 403: Forbidden",
+        last_error_kind=ErrorKind.UNAVAILABLE,
+        last_error_status=403,
     )
     make_job(
-        installation, JobStatus.FAILED, error="Traceback: KeyError 'x'", finished_at=timezone.now()
+        installation,
+        JobStatus.FAILED,
+        error="Traceback: KeyError 'x'",
+        error_kind=ErrorKind.INTERNAL,
+        finished_at=timezone.now(),
     )
     Event.objects.create(
         installation=installation,

@@ -11,8 +11,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from integrations.models import Installation, InstallationStatus, InstallationSyncStatus, Repository
+from integrations.models import (
+    ErrorKind,
+    Installation,
+    InstallationStatus,
+    InstallationSyncStatus,
+    Repository,
+)
 from sync.models import JobStatus
+from sync.policy import Trigger
 from sync.services import request_sync
 from sync.status import (
     AUTHENTICATION_MESSAGE,
@@ -20,10 +27,10 @@ from sync.status import (
     NETWORK_MESSAGE,
     RATE_LIMIT_MESSAGE,
     State,
+    error_message,
     get_status,
     get_status_for_all,
     get_status_for_user,
-    normalise_error,
 )
 from tests.factories import make_installation, make_job, make_user
 from tests.spec import STATUS_KEYS
@@ -107,7 +114,7 @@ def test_blocked_after_a_request_was_refused_for_the_rate_limit(
     installation.rate_limit_remaining = 20
     installation.rate_limit_reset_at = now + timedelta(minutes=30)
     installation.save()
-    decision = request_sync(installation_id=installation.pk, trigger="webhook", now=now)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK, now=now)
     assert decision.reason == "rate_limited"
     status = get_status(installation, now)
     assert status.state == State.BLOCKED
@@ -129,40 +136,76 @@ def test_an_expired_block_is_not_blocked(installation: Installation, now: dateti
 
 
 @pytest.mark.parametrize(
-    ("raw", "message"),
+    ("kind", "raw", "message"),
     [
         (
+            ErrorKind.RATE_LIMIT,
             "GET /repos/a/b/commits -> 403: primary rate limit until 2026-11-29T15:00:00+00:00",
             RATE_LIMIT_MESSAGE,
         ),
-        ("RateLimited: secondary rate limit", RATE_LIMIT_MESSAGE),
-        ("GET /repos/a/b/pulls -> 401: Bad credentials", AUTHENTICATION_MESSAGE),
         (
-            "POST /app/installations/1/access_tokens -> 404: token creation refused",
+            ErrorKind.AUTHENTICATION,
+            "GET /repos/a/b/pulls -> 401: Bad credentials",
             AUTHENTICATION_MESSAGE,
         ),
-        ("AuthenticationFailed: second 401 after refreshing the token", AUTHENTICATION_MESSAGE),
-        ("GET /repos/a/b/issues -> ConnectionError after 4 attempts", NETWORK_MESSAGE),
-        ("GET /repos/a/b/issues -> 502 after 4 attempts", NETWORK_MESSAGE),
+        (ErrorKind.NETWORK, "GET /repos/a/b/issues -> 502 after 4 attempts", NETWORK_MESSAGE),
+        (ErrorKind.INTERNAL, "Job timed out", GENERIC_MESSAGE),
         (
-            "ReadTimeout: HTTPSConnectionPool(host='api.github.com'): Read timed out.",
-            NETWORK_MESSAGE,
+            ErrorKind.INTERNAL,
+            "Traceback (most recent call last):\nKeyError: 'sha'",
+            GENERIC_MESSAGE,
         ),
-        ("Job timed out", NETWORK_MESSAGE),
-        ("Traceback (most recent call last):\n  File x\nKeyError: 'sha'", GENERIC_MESSAGE),
-        ("IntegrityError: duplicate key value violates unique constraint", GENERIC_MESSAGE),
+        (ErrorKind.SUSPENDED, "This installation is suspended", "This installation is suspended"),
+        # A row stored before kinds existed has none: it reads as internal.
+        (None, "GET /repos/a/b/issues -> ConnectionError after 4 attempts", GENERIC_MESSAGE),
     ],
 )
-def test_error_state_shows_the_normalised_message_never_the_raw_text(
-    installation: Installation, now: datetime, raw: str, message: str
+def test_error_state_shows_the_sentence_of_the_kind_never_the_raw_text(
+    installation: Installation, now: datetime, kind: ErrorKind | None, raw: str, message: str
 ) -> None:
     Installation.objects.filter(pk=installation.pk).update(
-        sync_status=InstallationSyncStatus.ERROR, last_sync_error=raw, last_sync_error_at=now
+        sync_status=InstallationSyncStatus.ERROR,
+        last_sync_error=raw,
+        last_sync_error_kind=kind,
+        last_sync_error_at=now,
     )
     status = get_status(installation, now)
     assert status.state == State.ERROR
     assert status.last_sync_error == message
-    assert raw not in json.dumps(status.as_dict())
+    if raw != message:
+        assert raw not in json.dumps(status.as_dict())
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        # Text that once fooled the patterns: the kind decides, whatever the words say.
+        ("GET /repos/acme/token-service/commits -> 502 after 4 attempts", ErrorKind.NETWORK),
+        ("GET /repos/acme/rate-limit-dashboard/issues -> 404: Not Found", ErrorKind.AUTHENTICATION),
+        ("POST /app/installations/1/access_tokens -> 502 after 4 attempts", ErrorKind.NETWORK),
+    ],
+)
+def test_the_stored_words_never_choose_the_message(
+    installation: Installation, now: datetime, raw: str, kind: ErrorKind
+) -> None:
+    Installation.objects.filter(pk=installation.pk).update(
+        sync_status=InstallationSyncStatus.ERROR, last_sync_error=raw, last_sync_error_kind=kind
+    )
+    assert get_status(installation, now).last_sync_error == error_message(kind)
+
+
+def test_a_removed_installation_with_the_suspended_kind_says_it_was_removed(
+    installation: Installation, now: datetime
+) -> None:
+    Installation.objects.filter(pk=installation.pk).update(
+        status=InstallationStatus.DELETED,
+        sync_status=InstallationSyncStatus.ERROR,
+        last_sync_error="removed while syncing",
+        last_sync_error_kind=ErrorKind.SUSPENDED,
+    )
+    assert (
+        get_status(installation, now).last_sync_error == "This installation was removed from GitHub"
+    )
 
 
 def test_error_state_without_a_recorded_error_still_says_something(
@@ -173,17 +216,22 @@ def test_error_state_without_a_recorded_error_still_says_something(
 
 
 @pytest.mark.parametrize(
-    ("raw", "message"),
+    ("count", "message"),
     [
-        ("1 repository could not be synced", "1 repository could not be synced"),
-        ("3 repositories could not be synced", "3 repositories could not be synced"),
+        (1, "1 repository could not be synced"),
+        (3, "3 repositories could not be synced"),
+        (1200, "1,200 repositories could not be synced"),
     ],
 )
-def test_partial_failure_is_idle_with_its_message(
-    installation: Installation, now: datetime, raw: str, message: str
+def test_partial_failure_is_idle_with_its_message_built_from_the_count(
+    installation: Installation, now: datetime, count: int, message: str
 ) -> None:
     Installation.objects.filter(pk=installation.pk).update(
-        sync_status=InstallationSyncStatus.IDLE, last_sync_error=raw
+        sync_status=InstallationSyncStatus.IDLE,
+        # The raw text is for logs; the message comes from the kind and the count.
+        last_sync_error="something else entirely",
+        last_sync_error_kind=ErrorKind.PARTIAL,
+        last_sync_failed_repositories=count,
     )
     status = get_status(installation, now)
     assert status.state == State.IDLE
@@ -191,9 +239,54 @@ def test_partial_failure_is_idle_with_its_message(
     assert status.can_sync_now is True
 
 
-def test_normalise_error_of_nothing_is_nothing() -> None:
-    assert normalise_error(None) is None
-    assert normalise_error("  ") is None
+def test_no_recorded_error_reads_as_none(installation: Installation, now: datetime) -> None:
+    Installation.objects.filter(pk=installation.pk).update(last_sync_error="")
+    assert get_status(installation, now).last_sync_error is None
+
+
+def test_an_error_then_a_rate_limit_refusal_shows_blocked_then_the_error_again(
+    installation: Installation, now: datetime
+) -> None:
+    """SPEC §7: error when the last finished job failed, whatever refusals came after."""
+    Installation.objects.filter(pk=installation.pk).update(
+        sync_status=InstallationSyncStatus.ERROR,
+        last_sync_error="GET /x -> 401",
+        last_sync_error_kind=ErrorKind.AUTHENTICATION,
+        last_sync_error_at=now - timedelta(hours=2),
+        rate_limit_limit=5000,
+        rate_limit_remaining=20,
+        rate_limit_reset_at=now + timedelta(minutes=30),
+    )
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK, now=now)
+    assert decision.reason == "rate_limited"
+    assert get_status(installation, now).state == State.BLOCKED
+    later = now + timedelta(minutes=31)
+    status = get_status(installation, later)
+    assert status.state == State.ERROR
+    assert status.last_sync_error == AUTHENTICATION_MESSAGE
+
+
+@pytest.mark.parametrize(
+    ("status_code", "message"),
+    [
+        (404, "Repository not found on GitHub"),
+        (410, "Repository not found on GitHub"),
+        (451, "Unavailable for legal reasons"),
+        (403, "The app has no access to this repository"),
+    ],
+)
+def test_an_unavailable_repository_reads_by_its_http_status(
+    installation: Installation, now: datetime, status_code: int, message: str
+) -> None:
+    Repository.objects.filter(full_name="acme/repo-1").update(
+        last_error="GET /repos/acme/repo-1 -> whatever",
+        last_error_kind=ErrorKind.UNAVAILABLE,
+        last_error_status=status_code,
+    )
+    status = get_status(installation, now)
+    assert [(f.full_name, f.error) for f in status.failed_repositories] == [
+        ("acme/repo-1", message)
+    ]
 
 
 def test_cooldown_reports_the_remaining_milliseconds_and_the_policy_message(
@@ -255,9 +348,13 @@ def test_health_card_fields_budget_next_sync_and_failed_repositories(
         rate_limit_remaining=4321,
         rate_limit_reset_at=now + timedelta(minutes=20),
         last_sync_error="1 repository could not be synced",
+        last_sync_error_kind=ErrorKind.PARTIAL,
+        last_sync_failed_repositories=1,
     )
     Repository.objects.filter(full_name="acme/repo-1").update(
-        last_error="GET /repos/acme/repo-1 -> 404: Not Found"
+        last_error="GET /repos/acme/repo-1 -> 404: Not Found",
+        last_error_kind=ErrorKind.UNAVAILABLE,
+        last_error_status=404,
     )
     status = get_status(installation, now)
     assert status.rate_limit_remaining == 4321
@@ -325,7 +422,9 @@ def _populate(user: Any, count: int, now: datetime) -> None:
             make_job(installation, JobStatus.RUNNING, progress_current=1)
         elif index % 4 == 2:
             make_job(installation, JobStatus.COMPLETED, finished_at=now)
-            installation.repositories.filter(full_name__endswith="repo-0").update(last_error="403")
+            installation.repositories.filter(full_name__endswith="repo-0").update(
+                last_error="403", last_error_kind=ErrorKind.UNAVAILABLE, last_error_status=403
+            )
         elif index % 4 == 3:
             make_job(installation, JobStatus.BLOCKED, blocked_until=now + timedelta(minutes=5))
 

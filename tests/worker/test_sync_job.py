@@ -10,8 +10,9 @@ import pytest
 from django.utils import timezone
 from structlog.testing import capture_logs
 
-from integrations.models import Event, InstallationSyncStatus, StreamState
+from integrations.models import ErrorKind, Event, InstallationSyncStatus, Repository, StreamState
 from sync.models import IngestionJob, JobStatus
+from sync.status import AUTHENTICATION_MESSAGE, NETWORK_MESSAGE, State, get_status
 from sync.worker import Outcome
 from tests.worker.support import World, drive, start_job, stored_events, sync_once
 
@@ -279,10 +280,45 @@ def test_authentication_failure_fails_the_job_and_puts_the_installation_in_error
     assert drive(job_id) == [Outcome.FAILED]
 
     job = IngestionJob.objects.get(pk=job_id)
-    assert "401" in (job.error or "")
+    assert "401" in (job.error or "") and job.error_kind == ErrorKind.AUTHENTICATION
     installation.refresh_from_db()
     assert installation.sync_status == InstallationSyncStatus.ERROR
     assert installation.last_sync_error == job.error and installation.last_synced_at is None
+    assert installation.last_sync_error_kind == ErrorKind.AUTHENTICATION
+    assert get_status(installation, timezone.now()).last_sync_error == AUTHENTICATION_MESSAGE
+
+
+def test_a_502_on_a_repository_named_token_service_reads_could_not_reach_github(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    """The kind is chosen where the typed exception is caught; the stored words (here a
+    repository name with "token" in it) never choose what a person reads."""
+    fast_settings.SYNC_MAX_ATTEMPTS = 0
+    world = start_world(size="1x1x4")
+    installation = world.installation()
+    repository = installation.repositories.get()
+    with world.sim.dataset.lock:
+        renamed = next(r for r in world.sim.dataset.repositories() if r.id == repository.github_id)
+        renamed.owner, renamed.name = "acme", "token-service"
+    Repository.objects.filter(pk=repository.pk).update(full_name="acme/token-service")
+    job_id = start_job(installation)
+    # Outlasts the client's retries; only the repository's own requests fail.
+    world.sim.server.set_faults(
+        fail_next=4, fail_status=502, fail_path="/repos/acme/token-service/"
+    )
+
+    assert drive(job_id) == [Outcome.FAILED]
+
+    job = IngestionJob.objects.get(pk=job_id)
+    assert "/repos/acme/token-service/" in (job.error or "") and "502" in (job.error or "")
+    assert job.error_kind == ErrorKind.NETWORK
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.ERROR
+    assert installation.last_sync_error == job.error  # the raw text stays, for logs and admin
+    assert installation.last_sync_error_kind == ErrorKind.NETWORK
+    status = get_status(installation, timezone.now())
+    assert status.state == State.ERROR
+    assert status.last_sync_error == NETWORK_MESSAGE == "Could not reach GitHub. Sync will retry."
 
 
 def test_deleted_repository_is_recorded_and_skipped_and_an_empty_one_is_no_failure(
@@ -296,19 +332,33 @@ def test_deleted_repository_is_recorded_and_skipped_and_an_empty_one_is_no_failu
         assert drive(job_id) == [Outcome.COMPLETED]
 
     job = IngestionJob.objects.get(pk=job_id)
-    assert [(f["repository"], f["status"]) for f in job.failures] == [("org-3/repo-3", 404)]
+    assert [(f["repository"], f["status"], f["kind"]) for f in job.failures] == [
+        ("org-3/repo-3", 404, ErrorKind.UNAVAILABLE)
+    ]
     assert (job.progress_current, job.progress_total) == (3, 3)
     assert world.expected(1003, job.since) <= stored_events(installation) <= world.true_events(1003)
     assert not Event.objects.filter(repository__full_name__in=["org-3/repo-2", "org-3/repo-3"])
     repositories = {r.full_name: r for r in installation.repositories.all()}
     assert "404" in (repositories["org-3/repo-3"].last_error or "")
+    assert repositories["org-3/repo-3"].last_error_kind == ErrorKind.UNAVAILABLE
+    assert repositories["org-3/repo-3"].last_error_status == 404
     assert repositories["org-3/repo-2"].last_error is None
     assert repositories["org-3/repo-2"].last_synced_at == job.started_at
     installation.refresh_from_db()
     assert installation.sync_status == InstallationSyncStatus.IDLE
     assert installation.last_sync_error == "1 repository could not be synced"
+    assert installation.last_sync_error_kind == ErrorKind.PARTIAL
+    assert installation.last_sync_failed_repositories == 1
     assert installation.last_synced_at == job.started_at
     assert _events(logs, "sync.job.completed")[0]["failed_repositories"] == 1
+    status = get_status(installation, timezone.now())
+    assert (status.state, status.last_sync_error) == (
+        State.IDLE,
+        "1 repository could not be synced",
+    )
+    assert [(f.full_name, f.error) for f in status.failed_repositories] == [
+        ("org-3/repo-3", "Repository not found on GitHub")
+    ]
 
 
 def test_a_later_sync_that_reaches_every_repository_clears_the_partial_error(
@@ -325,7 +375,11 @@ def test_a_later_sync_that_reaches_every_repository_clears_the_partial_error(
     sync_once(installation)
 
     installation.refresh_from_db()
-    assert installation.last_sync_error is None
+    assert installation.last_sync_error is None and installation.last_sync_error_kind is None
+    assert installation.last_sync_failed_repositories == 0
+    repository = installation.repositories.get(full_name="org-3/repo-3")
+    assert (repository.last_error_kind, repository.last_error_status) == (None, None)
+    assert get_status(installation, timezone.now()).failed_repositories == ()
 
 
 def test_time_slices_re_enqueue_the_job_which_stays_running_and_ends_exact(
