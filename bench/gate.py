@@ -61,10 +61,11 @@ def _prepare() -> int:
 
 
 def _call(installation_pk: int) -> tuple[float, str]:
+    from sync.policy import Trigger
     from sync.services import request_sync
 
     started = time.perf_counter()
-    decision = request_sync(installation_id=installation_pk, trigger="manual")
+    decision = request_sync(installation_id=installation_pk, trigger=Trigger.MANUAL)
     elapsed = (time.perf_counter() - started) * 1000
     return elapsed, f"{decision.action}/{decision.reason}"
 

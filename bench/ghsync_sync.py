@@ -33,10 +33,11 @@ def main() -> int:
     django.setup()
     from integrations.models import Installation
     from sync.models import IngestionJob, JobStatus
+    from sync.policy import Trigger
     from sync.services import request_sync
 
     installation = Installation.objects.get(github_id=args.installation_github_id)
-    decision = request_sync(installation_id=installation.pk, trigger="admin", full=args.full)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN, full=args.full)
     out: dict[str, object] = {"decision": decision.as_dict()}
     if decision.job_id is None:
         print(json.dumps(out, default=str))

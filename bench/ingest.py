@@ -170,6 +170,7 @@ def _child_ingest(payload: dict[str, Any]) -> dict[str, Any]:
 
     from integrations.models import Event, Installation
     from sync.models import IngestionJob
+    from sync.policy import Trigger
     from sync.services import request_sync
     from sync.worker import Outcome, job_run
 
@@ -179,7 +180,7 @@ def _child_ingest(payload: dict[str, Any]) -> dict[str, Any]:
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    decision = request_sync(installation_id=installation.pk, trigger="admin", full=True)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN, full=True)
     assert decision.job_id is not None, decision.as_dict()
     while True:
         outcome = job_run(job_id=decision.job_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from integrations.models import Event, EventKind, Installation, Repository
+from integrations.models import Event, EventKind, Installation, Repository, fits_bigint
 
 __all__ = [
     "EventData",
@@ -33,7 +33,6 @@ TITLE_MAX = 512
 URL_MAX = 1024
 GITHUB_ID_MAX = 64  # Event.github_id's width
 INTEGER_MAX = 2**31 - 1  # Event.number
-BIGINT_MAX = 2**63 - 1  # Event.actor_github_id
 _ISSUE_NUMBER = re.compile(r"/(?:issues|pull)/(\d+)(?:[/#?].*)?$")
 
 # Rewritten when a row already exists; first_seen_at is never among them.
@@ -72,7 +71,7 @@ class EventData:
         if self.number is not None and not -INTEGER_MAX - 1 <= self.number <= INTEGER_MAX:
             raise ValueError(f"{self.kind} number {self.number} is out of range")
         actor = self.actor_github_id
-        if actor is not None and not -BIGINT_MAX - 1 <= actor <= BIGINT_MAX:
+        if actor is not None and not fits_bigint(actor):
             raise ValueError(f"{self.kind} actor id {actor} is out of range")
 
     @property

@@ -24,11 +24,10 @@ from integrations.models import (
     MemberRole,
     Repository,
     WebhookDelivery,
+    is_github_id,
 )
 
 log = structlog.get_logger(__name__)
-
-BIGINT_MAX = 2**63 - 1
 
 
 class PayloadError(ValueError):
@@ -54,7 +53,7 @@ def github_int(value: Any) -> int | None:
     """A GitHub numeric id, or None for anything else (strings, bools, floats, huge)."""
     if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return value if 0 < value <= BIGINT_MAX else None
+    return value if is_github_id(value) else None
 
 
 def _required_id(payload: Mapping[str, Any], what: str) -> int:

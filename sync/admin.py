@@ -7,11 +7,10 @@ from django.http import HttpRequest
 
 from integrations.admin import InstallationAdmin, ReadOnlyAdmin
 from integrations.models import Installation
+from sync.decisions import decision_level, signed_in
 from sync.models import IngestionJob
-from sync.policy import Action, Trigger, user_message
+from sync.policy import Trigger, user_message
 from sync.services import InstallationNotFound, request_sync
-
-DECISION_LEVELS = {Action.START: messages.SUCCESS, Action.SKIP: messages.INFO}
 
 
 class SyncingInstallationAdmin(InstallationAdmin):
@@ -27,7 +26,9 @@ class SyncingInstallationAdmin(InstallationAdmin):
         for installation in queryset.order_by("account_login", "github_id"):
             try:
                 decision = request_sync(
-                    installation_id=installation.pk, trigger=Trigger.ADMIN, actor=request.user
+                    installation_id=installation.pk,
+                    trigger=Trigger.ADMIN,
+                    actor=signed_in(request.user),
                 )
             except InstallationNotFound:
                 self.message_user(request, f"{installation}: no longer exists", messages.ERROR)
@@ -35,7 +36,7 @@ class SyncingInstallationAdmin(InstallationAdmin):
             text = f"{installation}: {user_message(decision)}"
             if decision.job_id is not None:
                 text += f" (job {decision.job_id})"
-            self.message_user(request, text, DECISION_LEVELS.get(decision.action, messages.WARNING))
+            self.message_user(request, text, decision_level(decision))
 
 
 admin.site.unregister(Installation)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sync.wording import plural
+
 
 class Action(StrEnum):
     START = "start"
@@ -231,8 +233,11 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+def inactive_message(installation_status: str) -> str:
+    """Why an installation that is not active does not sync."""
+    if installation_status == "deleted":
+        return "This installation was removed from GitHub"
+    return "This installation is suspended"
 
 
 def user_message(decision: SyncDecision) -> str:
@@ -245,7 +250,7 @@ def user_message(decision: SyncDecision) -> str:
         return "Sync already in progress"
     if reason == Reason.COOLDOWN_ACTIVE:
         minutes = max(1, math.ceil(int(meta.get("cooldown_ms", 0)) / 60000))
-        return f"Please wait {_plural(minutes, 'minute')} before syncing again"
+        return f"Please wait {plural(minutes, 'minute')} before syncing again"
     if reason == Reason.RATE_LIMITED:
         blocked_until = meta.get("blocked_until")
         if isinstance(blocked_until, datetime):
@@ -254,9 +259,7 @@ def user_message(decision: SyncDecision) -> str:
     if reason == Reason.NO_REPOSITORIES:
         return "No repositories selected for sync"
     if reason == Reason.INSTALLATION_INACTIVE:
-        if meta.get("installation_status") == "deleted":
-            return "This installation was removed from GitHub"
-        return "This installation is suspended"
+        return inactive_message(str(meta.get("installation_status", "")))
     if reason == Reason.NO_OWNER:
         return "This installation has no owner yet"
     if reason == Reason.NOT_DUE:

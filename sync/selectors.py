@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, QuerySet
 
-from integrations.models import Event, Installation, InstallationMember, Repository
+from integrations.models import Event, Installation, InstallationMember, Repository, is_github_id
 from sync.models import IngestionJob
 
 
@@ -23,7 +23,10 @@ def installations_for_member(user: User | AnonymousUser) -> QuerySet[Installatio
 
 def installation_for_member(*, user: User | AnonymousUser, github_id: int) -> Installation | None:
     """The installation with that GitHub id, or None when it does not exist or `user`
-    is not a member (the two are indistinguishable on purpose)."""
+    is not a member (the two are indistinguishable on purpose). An id no column can
+    hold (a URL or API path of any length) finds nothing, without asking the database."""
+    if not is_github_id(github_id):
+        return None
     return installations_for_member(user).filter(github_id=github_id).first()
 
 

@@ -14,7 +14,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.models import Installation
-from sync.policy import Action, Trigger, user_message
+from sync.decisions import decision_level, signed_in
+from sync.policy import Trigger, user_message
 from sync.selectors import (
     installation_for_member,
     job_history,
@@ -24,14 +25,9 @@ from sync.selectors import (
 from sync.services import InstallationNotFound, request_sync
 from sync.status import get_status, get_status_for_user
 
-MAX_GITHUB_ID = 2**63 - 1
-_MESSAGE_LEVEL = {Action.START: messages.SUCCESS, Action.SKIP: messages.INFO}
-
 
 def _member_installation(request: HttpRequest, github_id: int) -> Installation:
-    installation = None
-    if 0 < github_id <= MAX_GITHUB_ID:
-        installation = installation_for_member(user=request.user, github_id=github_id)
+    installation = installation_for_member(user=request.user, github_id=github_id)
     if installation is None:
         raise Http404("No such installation")
     return installation
@@ -74,13 +70,11 @@ def installation_sync(request: HttpRequest, github_id: int) -> HttpResponse:
     installation = _member_installation(request, github_id)
     try:
         decision = request_sync(
-            installation_id=installation.pk, trigger=Trigger.MANUAL, actor=request.user
+            installation_id=installation.pk, trigger=Trigger.MANUAL, actor=signed_in(request.user)
         )
     except InstallationNotFound as exc:
         raise Http404("No such installation") from exc
-    messages.add_message(
-        request, _MESSAGE_LEVEL.get(decision.action, messages.WARNING), user_message(decision)
-    )
+    messages.add_message(request, decision_level(decision), user_message(decision))
     target = request.POST.get("next", "")
     if not target or not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()

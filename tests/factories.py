@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from integrations.models import Installation, InstallationMember, MemberRole, Repository
+from sync.policy import Trigger
 
 _ids = itertools.count(10_000)
 
@@ -56,7 +57,7 @@ def make_job(installation: Installation, status: str = "running", **fields: Any)
     from sync.services import request_sync
 
     saved = Installation.objects.filter(pk=installation.pk).values().get()
-    decision = request_sync(installation_id=installation.pk, trigger="admin")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
     assert decision.job_id is not None, f"request_sync did not start a job: {decision}"
     Installation.objects.filter(pk=installation.pk).update(
         **{k: v for k, v in saved.items() if k not in {"id", "updated_at"}}

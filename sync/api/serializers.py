@@ -9,6 +9,8 @@ from typing import Any
 from rest_framework import serializers
 
 from integrations.models import Event, EventKind
+from sync.policy import Action
+from sync.status import State
 
 
 class ActiveJobProgressSerializer(serializers.Serializer):
@@ -21,7 +23,7 @@ class ActiveJobProgressSerializer(serializers.Serializer):
 class SyncStatusSerializer(serializers.Serializer):
     installation_id = serializers.IntegerField(help_text="The installation's GitHub id")
     account_login = serializers.CharField()
-    state = serializers.ChoiceField(choices=["idle", "syncing", "blocked", "error"])
+    state = serializers.ChoiceField(choices=[str(state) for state in State])
     can_sync_now = serializers.BooleanField()
     cooldown_ms = serializers.IntegerField(allow_null=True)
     blocked_until = serializers.DateTimeField(allow_null=True)
@@ -32,7 +34,7 @@ class SyncStatusSerializer(serializers.Serializer):
 
 
 class SyncDecisionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["start", "skip", "block"])
+    action = serializers.ChoiceField(choices=[str(action) for action in Action])
     reason = serializers.CharField()
     message = serializers.CharField()
     job_id = serializers.IntegerField(allow_null=True)

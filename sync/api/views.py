@@ -29,21 +29,17 @@ from sync.api.serializers import (
     SyncDecisionSerializer,
     SyncStatusSerializer,
 )
+from sync.decisions import signed_in
 from sync.health import health_report
 from sync.policy import Trigger
 from sync.selectors import events_for_member, installation_for_member
 from sync.services import InstallationNotFound, request_sync
 from sync.status import get_status, get_status_for_user
 
-MAX_GITHUB_ID = 2**63 - 1
-
 
 def _member_installation(request: Request, github_id: int | str) -> Installation:
     """The installation, or 404 when it does not exist or the user is not a member."""
-    number = int(github_id)
-    if not 0 < number <= MAX_GITHUB_ID:
-        raise Http404("No such installation")
-    installation = installation_for_member(user=request.user, github_id=number)
+    installation = installation_for_member(user=request.user, github_id=int(github_id))
     if installation is None:
         raise Http404("No such installation")
     return installation
@@ -75,7 +71,9 @@ class InstallationSyncView(APIView):
         installation = _member_installation(request, github_id)
         try:
             decision = request_sync(
-                installation_id=installation.pk, trigger=Trigger.MANUAL, actor=request.user
+                installation_id=installation.pk,
+                trigger=Trigger.MANUAL,
+                actor=signed_in(request.user),
             )
         except InstallationNotFound as exc:  # removed between the two reads
             raise Http404("No such installation") from exc

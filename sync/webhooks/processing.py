@@ -43,7 +43,7 @@ from integrations.services import (
     repositories_from_github,
     repositories_update,
 )
-from sync.policy import SyncDecision
+from sync.policy import SyncDecision, Trigger
 from sync.services import request_sync
 
 log = structlog.get_logger(__name__)
@@ -130,15 +130,15 @@ class DeliveryFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DeliveryOutcome:
     status: DeliveryStatus
     detail: str = ""
     events: int = 0
     decision: SyncDecision | None = None
 
 
-def _ignored(detail: str) -> Outcome:
-    return Outcome(DeliveryStatus.IGNORED, detail)
+def _ignored(detail: str) -> DeliveryOutcome:
+    return DeliveryOutcome(DeliveryStatus.IGNORED, detail)
 
 
 def event_disposition(event: str) -> tuple[bool, str]:
@@ -151,7 +151,7 @@ def event_disposition(event: str) -> tuple[bool, str]:
     return False, f"unknown event {event!r}"
 
 
-def delivery_process(*, delivery_pk: int) -> Outcome | None:
+def delivery_process(*, delivery_pk: int) -> DeliveryOutcome | None:
     """Apply one delivery. None when it does not exist (any more). Raises
     `DeliveryFailed` after recording the failure on the delivery."""
     try:
@@ -160,7 +160,7 @@ def delivery_process(*, delivery_pk: int) -> Outcome | None:
             if delivery is None:
                 return None
             if delivery.status in (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED):
-                return Outcome(DeliveryStatus(delivery.status), delivery.error)
+                return DeliveryOutcome(DeliveryStatus(delivery.status), delivery.error)
             outcome = _dispatch(delivery.event, delivery.action, delivery.payload)
             delivery.status = outcome.status
             delivery.error = outcome.detail if outcome.status == DeliveryStatus.IGNORED else ""
@@ -199,7 +199,7 @@ def _failed(delivery_pk: int, exc: Exception, *, retryable: bool) -> DeliveryFai
     return DeliveryFailed(error, retryable=retryable)
 
 
-def _dispatch(event: str, action: str, payload: Any) -> Outcome:
+def _dispatch(event: str, action: str, payload: Any) -> DeliveryOutcome:
     handler = HANDLERS.get(event)
     if handler is None:
         _, reason = event_disposition(event)
@@ -224,7 +224,7 @@ def _sender_id(payload: Mapping[str, Any]) -> int | None:
     return github_int(sender.get("id")) if isinstance(sender, Mapping) else None
 
 
-def _installation(payload: Mapping[str, Any], action: str) -> Outcome:
+def _installation(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
     data = InstallationData.from_github(payload.get("installation"))
     if action in ("created", "new_permissions_accepted"):
         installation, _ = installation_upsert(data=data)
@@ -234,23 +234,23 @@ def _installation(payload: Mapping[str, Any], action: str) -> Outcome:
                 installation=installation, added=repositories, complete=action == "created"
             )
         member_link_sender(installation=installation, sender_github_id=_sender_id(payload))
-        decision = request_sync(installation_id=installation.pk, trigger="webhook")
-        return Outcome(DeliveryStatus.PROCESSED, decision=decision)
+        decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK)
+        return DeliveryOutcome(DeliveryStatus.PROCESSED, decision=decision)
     if action == "deleted":
         if not installation_status_set(github_id=data.github_id, status=InstallationStatus.DELETED):
             return _ignored(f"unknown installation {data.github_id}")
-        return Outcome(DeliveryStatus.PROCESSED)
+        return DeliveryOutcome(DeliveryStatus.PROCESSED)
     if action == "suspend":
         installation_upsert(data=data, status=InstallationStatus.SUSPENDED)
-        return Outcome(DeliveryStatus.PROCESSED)
+        return DeliveryOutcome(DeliveryStatus.PROCESSED)
     if action == "unsuspend":
         installation, _ = installation_upsert(data=data, status=InstallationStatus.ACTIVE)
-        decision = request_sync(installation_id=installation.pk, trigger="webhook")
-        return Outcome(DeliveryStatus.PROCESSED, decision=decision)
+        decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK)
+        return DeliveryOutcome(DeliveryStatus.PROCESSED, decision=decision)
     return _ignored(f"installation action {action!r} is not used")
 
 
-def _installation_repositories(payload: Mapping[str, Any], action: str) -> Outcome:
+def _installation_repositories(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
     if action not in ("added", "removed"):
         return _ignored(f"installation_repositories action {action!r} is not used")
     data = InstallationData.from_github(payload.get("installation"))
@@ -263,9 +263,9 @@ def _installation_repositories(payload: Mapping[str, Any], action: str) -> Outco
     ]
     repositories_update(installation=installation, added=added, removed=removed)
     if action == "added":
-        decision = request_sync(installation_id=installation.pk, trigger="webhook")
-        return Outcome(DeliveryStatus.PROCESSED, decision=decision)
-    return Outcome(DeliveryStatus.PROCESSED)
+        decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK)
+        return DeliveryOutcome(DeliveryStatus.PROCESSED, decision=decision)
+    return DeliveryOutcome(DeliveryStatus.PROCESSED)
 
 
 # --------------------------------------------------------------------------- activity
@@ -295,7 +295,9 @@ def _repository_of(payload: Mapping[str, Any]) -> tuple[Repository | None, str]:
     return found, ""
 
 
-def _store(payload: Mapping[str, Any], events: Callable[[Repository], list[EventData]]) -> Outcome:
+def _store(
+    payload: Mapping[str, Any], events: Callable[[Repository], list[EventData]]
+) -> DeliveryOutcome:
     repository, reason = _repository_of(payload)
     if repository is None:
         return _ignored(reason)
@@ -303,10 +305,10 @@ def _store(payload: Mapping[str, Any], events: Callable[[Repository], list[Event
     if not items:
         return _ignored("nothing to store")
     count = events_upsert(installation=repository.installation, repository=repository, events=items)
-    return Outcome(DeliveryStatus.PROCESSED, events=count)
+    return DeliveryOutcome(DeliveryStatus.PROCESSED, events=count)
 
 
-def _push(payload: Mapping[str, Any], action: str) -> Outcome:
+def _push(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
     def events(repository: Repository) -> list[EventData]:
         if not pushed_to_default_branch(payload, repository.default_branch):
             return []
@@ -323,11 +325,11 @@ def _push(payload: Mapping[str, Any], action: str) -> Outcome:
     return _store(payload, events)
 
 
-def _pull_request(payload: Mapping[str, Any], action: str) -> Outcome:
+def _pull_request(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
     return _store(payload, lambda _: pull_request_events(payload["pull_request"]))
 
 
-def _pull_request_review(payload: Mapping[str, Any], action: str) -> Outcome:
+def _pull_request_review(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
     def events(_: Repository) -> list[EventData]:
         event = review_event(payload["review"], int(payload["pull_request"]["number"]))
         return [event] if event is not None else []
@@ -335,19 +337,19 @@ def _pull_request_review(payload: Mapping[str, Any], action: str) -> Outcome:
     return _store(payload, events)
 
 
-def _issues(payload: Mapping[str, Any], action: str) -> Outcome:
+def _issues(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
     if action == "deleted":
         return _ignored("a deleted issue keeps its events")
     return _store(payload, lambda _: issue_events(payload["issue"]))
 
 
-def _issue_comment(payload: Mapping[str, Any], action: str) -> Outcome:
+def _issue_comment(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
     if action == "deleted":
         return _ignored("a deleted comment keeps its event")
     return _store(payload, lambda _: [issue_comment_event(payload["comment"])])
 
 
-HANDLERS: dict[str, Callable[[Mapping[str, Any], str], Outcome]] = {
+HANDLERS: dict[str, Callable[[Mapping[str, Any], str], DeliveryOutcome]] = {
     "installation": _installation,
     "installation_repositories": _installation_repositories,
     "push": _push,

@@ -30,6 +30,7 @@ from simulator.dataset import Dataset, generate
 from simulator.testing import RunningSimulator
 from simulator.webhooks import activity_payload, installation_created_payload
 from sync.models import IngestionJob
+from sync.policy import Trigger
 from sync.tasks import process_webhook_delivery
 from sync.webhooks.deliveries import deliveries_redrive
 from tests.factories import make_user
@@ -121,7 +122,7 @@ def test_new_permissions_accepted_updates_the_installation_and_requests_a_sync(
     payload = installation_created_payload(dataset, INSTALLATION_ID, SENDER_ID, SENDER_LOGIN)
     payload["action"] = "new_permissions_accepted"
     assert deliver("installation", payload).status == DeliveryStatus.PROCESSED
-    assert IngestionJob.objects.filter(installation=installed, trigger="webhook").count() == 1
+    assert IngestionJob.objects.filter(installation=installed, trigger=Trigger.WEBHOOK).count() == 1
 
 
 @pytest.mark.parametrize(

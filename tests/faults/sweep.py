@@ -30,6 +30,7 @@ from integrations.models import (
     WebhookDelivery,
 )
 from sync.models import IngestionJob
+from sync.policy import Trigger
 from sync.services import request_sync
 from tests.factories import make_installation, make_user
 
@@ -66,7 +67,7 @@ class World:
         make_installation(github_id=GITHUB_ID + 1, owner=self.users["non-member"])
         repository = self.installation.repositories.first()
         assert repository is not None
-        request_sync(installation_id=self.installation.pk, trigger="admin")
+        request_sync(installation_id=self.installation.pk, trigger=Trigger.ADMIN)
         IngestionJob.objects.update(status="completed", finished_at=timezone.now())
         event = Event.objects.create(
             installation=self.installation, repository=repository, kind="commit",

@@ -18,6 +18,7 @@ from integrations.models import DeliveryStatus, WebhookDelivery
 from simulator.webhooks import activity_payload
 from sync.maintenance import maintenance_run
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
+from sync.policy import Trigger
 from sync.services import request_sync
 from sync.webhooks.deliveries import REDRIVE_AFTER_SECONDS
 from sync.webhooks.signature import signature_for
@@ -69,7 +70,7 @@ def test_broker_outage_loses_no_job_and_no_delivery(
     # 1. The broker is down while a sync is asked for and a webhook arrives.
     own_redis.stop()
     asked = time.monotonic()
-    decision = request_sync(installation_id=world.installation(ids[0]).pk, trigger="manual")
+    decision = request_sync(installation_id=world.installation(ids[0]).pk, trigger=Trigger.MANUAL)
     request_seconds = time.monotonic() - asked
     body, signature = _issue_webhook(world, ids[0])
     response = Client().post(

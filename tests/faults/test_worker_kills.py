@@ -16,6 +16,7 @@ from django.db.models import Count, Max, Sum
 from integrations.models import Event
 from sync.maintenance import maintenance_run
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
+from sync.policy import Trigger
 from sync.services import request_sync
 from tests.faults.figures import figure
 from tests.faults.support import WorkerProcess, Workers, app_env
@@ -87,7 +88,9 @@ def _new_round(world: World) -> None:
         for kind in ("commit", "pr_merged", "issue_comment"):
             world.sim.server.add_activity(kind, installation_id=github_id)
         # Refused (rate limited, already syncing) is fine: that installation sits out.
-        request_sync(installation_id=world.installation(github_id).pk, trigger="admin", full=True)
+        request_sync(
+            installation_id=world.installation(github_id).pk, trigger=Trigger.ADMIN, full=True
+        )
 
 
 @pytest.mark.timeout(900)

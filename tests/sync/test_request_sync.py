@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 
 from integrations.models import Installation, InstallationStatus, InstallationSyncStatus
 from sync.models import IngestionJob, JobStatus
-from sync.policy import Action, Reason, SyncDecision
+from sync.policy import Action, Reason, SyncDecision, Trigger
 from sync.services import InstallationNotFound, request_sync
 from tests.dbenv import child_database_url, child_env
 from tests.factories import make_installation, make_job
@@ -33,7 +33,7 @@ def started_job(decision: SyncDecision) -> IngestionJob:
 
 def test_start_creates_one_pending_job_with_window_and_snapshot() -> None:
     installation = make_installation(repos=3)
-    decision = request_sync(installation_id=installation.pk, trigger="admin")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
     assert (decision.action, decision.reason) == (Action.START, Reason.READY)
     job = started_job(decision)
     assert job.status == JobStatus.PENDING or job.status == JobStatus.RUNNING
@@ -48,8 +48,8 @@ def test_start_creates_one_pending_job_with_window_and_snapshot() -> None:
 
 def test_second_request_is_skipped_as_already_syncing() -> None:
     installation = make_installation()
-    request_sync(installation_id=installation.pk, trigger="admin")
-    decision = request_sync(installation_id=installation.pk, trigger="webhook")
+    request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK)
     assert (decision.action, decision.reason) == (Action.SKIP, Reason.ALREADY_SYNCING)
     assert IngestionJob.objects.filter(installation=installation).count() == 1
 
@@ -58,7 +58,7 @@ def test_start_clears_last_sync_error_to_null_and_stamps_manual_sync() -> None:
     installation = make_installation(
         last_sync_error="boom", sync_status=InstallationSyncStatus.ERROR
     )
-    decision = request_sync(installation_id=installation.pk, trigger="manual")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.MANUAL)
     assert decision.started
     installation.refresh_from_db()
     assert installation.last_sync_error is None
@@ -68,13 +68,13 @@ def test_start_clears_last_sync_error_to_null_and_stamps_manual_sync() -> None:
 def test_incremental_window_overlaps_the_last_sync() -> None:
     last = timezone.now() - timedelta(hours=5)
     installation = make_installation(last_synced_at=last)
-    job = started_job(request_sync(installation_id=installation.pk, trigger="admin"))
+    job = started_job(request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN))
     assert job.since == last - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
 
 
 def test_full_request_backfills_the_whole_window() -> None:
     installation = make_installation(last_synced_at=timezone.now() - timedelta(hours=5))
-    decision = request_sync(installation_id=installation.pk, trigger="admin", full=True)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN, full=True)
     job = started_job(decision)
     assert job.full is True
     assert timezone.now() - job.since > timedelta(days=29)
@@ -87,7 +87,7 @@ def test_rate_limited_decision_records_blocked_until_capped() -> None:
         rate_limit_remaining=3,
         rate_limit_reset_at=now + timedelta(days=3),  # an arithmetic bug upstream
     )
-    decision = request_sync(installation_id=installation.pk, trigger="admin", now=now)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN, now=now)
     assert (decision.action, decision.reason) == (Action.BLOCK, Reason.RATE_LIMITED)
     installation.refresh_from_db()
     assert installation.sync_status == InstallationSyncStatus.BLOCKED
@@ -99,7 +99,7 @@ def test_stale_syncing_status_without_active_job_is_repaired() -> None:
     installation = make_installation(
         sync_status=InstallationSyncStatus.SYNCING, status=InstallationStatus.SUSPENDED
     )
-    decision = request_sync(installation_id=installation.pk, trigger="cron")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.CRON)
     assert decision.reason == Reason.INSTALLATION_INACTIVE
     installation.refresh_from_db()
     assert installation.sync_status == InstallationSyncStatus.IDLE
@@ -107,8 +107,8 @@ def test_stale_syncing_status_without_active_job_is_repaired() -> None:
 
 def test_syncing_status_with_active_job_is_kept() -> None:
     installation = make_installation()
-    request_sync(installation_id=installation.pk, trigger="admin")
-    request_sync(installation_id=installation.pk, trigger="cron")
+    request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
+    request_sync(installation_id=installation.pk, trigger=Trigger.CRON)
     installation.refresh_from_db()
     assert installation.sync_status == InstallationSyncStatus.SYNCING
 
@@ -123,20 +123,20 @@ def test_syncing_status_with_active_job_is_kept() -> None:
 )
 def test_blocked_requests_create_no_job(kwargs: dict, reason: Reason) -> None:
     installation = make_installation(**kwargs)
-    decision = request_sync(installation_id=installation.pk, trigger="admin")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
     assert (decision.action, decision.reason) == (Action.BLOCK, reason)
     assert not IngestionJob.objects.exists()
 
 
 def test_unknown_installation_raises_a_typed_error() -> None:
     with pytest.raises(InstallationNotFound):
-        request_sync(installation_id=987654321, trigger="admin")
+        request_sync(installation_id=987654321, trigger=Trigger.ADMIN)
 
 
 def test_request_emits_sync_request_event() -> None:
     installation = make_installation()
     with capture_logs() as logs:
-        decision = request_sync(installation_id=installation.pk, trigger="webhook")
+        decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK)
     events = [entry for entry in logs if entry["event"] == "sync.request"]
     assert events == [
         {
@@ -166,7 +166,7 @@ def test_finished_jobs_do_not_count_as_active() -> None:
     installation = make_installation()
     make_job(installation, JobStatus.COMPLETED)
     make_job(installation, JobStatus.FAILED)
-    assert request_sync(installation_id=installation.pk, trigger="admin").started
+    assert request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN).started
 
 
 def test_request_succeeds_and_job_stays_pending_when_the_broker_is_unreachable() -> None:

@@ -19,6 +19,7 @@ from config.logging import configure_logging, scrub
 from integrations.github.client import GitHubApp, GitHubClient
 from integrations.models import Installation
 from simulator.testing import running_simulator
+from sync.policy import Trigger
 
 MIDDLEWARE_PATH = "sync.middleware.RequestIdMiddleware"
 
@@ -156,7 +157,7 @@ def test_a_real_sync_logs_json_lines_with_job_and_installation_ids_and_no_secret
             Repository.objects.create(
                 github_id=repo.id, installation=installation, full_name=repo.full_name
             )
-        decision = request_sync(installation_id=installation.pk, trigger="admin")
+        decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
         assert decision.job_id is not None
         for _ in range(10):
             job_run(job_id=decision.job_id)

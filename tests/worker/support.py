@@ -13,6 +13,7 @@ from integrations.models import Event, Installation, Repository
 from simulator.expectations import all_true_events, expected_events
 from simulator.testing import RunningSimulator
 from sync.models import IngestionJob
+from sync.policy import Trigger
 from sync.services import request_sync
 from sync.tasks import process_sync_job
 from sync.worker import Outcome
@@ -59,7 +60,9 @@ def mirror_dataset(sim: RunningSimulator) -> dict[int, Installation]:
     return rows
 
 
-def start_job(installation: Installation, *, trigger: str = "admin", full: bool = False) -> int:
+def start_job(
+    installation: Installation, *, trigger: Trigger = Trigger.ADMIN, full: bool = False
+) -> int:
     decision = request_sync(installation_id=installation.pk, trigger=trigger, full=full)
     assert decision.job_id is not None, decision
     return decision.job_id

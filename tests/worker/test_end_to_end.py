@@ -22,6 +22,7 @@ from config.celery import app as celery_app
 from integrations.models import InstallationSyncStatus
 from sync.maintenance import maintenance_run
 from sync.models import Heartbeat, IngestionJob, JobStatus
+from sync.policy import Trigger
 from tests.celery_worker import running_worker
 from tests.dbenv import child_env
 from tests.worker.support import World, start_job, stored_events
@@ -67,7 +68,7 @@ def test_a_requested_sync_runs_to_completion_on_a_real_worker(
     world = start_world(size="1x3x10")
     installation = world.installation()
 
-    job_id = start_job(installation, trigger="manual")  # enqueued on commit
+    job_id = start_job(installation, trigger=Trigger.MANUAL)  # enqueued on commit
 
     job = _job_when(job_id, _finished, timeout=30)
     assert job.status == JobStatus.COMPLETED

@@ -17,8 +17,9 @@ from django.core.management.base import BaseCommand, CommandError
 from integrations.management.commands._input import describe, installations_by_github_id
 from integrations.models import Installation
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
-from sync.policy import user_message
+from sync.policy import Trigger, user_message
 from sync.services import request_sync
+from sync.wording import plural
 
 BAR_WIDTH = 24
 
@@ -69,7 +70,7 @@ class Command(BaseCommand):
         started: list[tuple[int, str]] = []
         for installation in installations:
             decision = request_sync(
-                installation_id=installation.pk, trigger="admin", full=options["full"]
+                installation_id=installation.pk, trigger=Trigger.ADMIN, full=options["full"]
             )
             if options["json"]:
                 line = json.dumps(
@@ -135,7 +136,7 @@ class Command(BaseCommand):
                 raise CommandError(f"gave up waiting after {timeout:g} s; jobs still running")
             time.sleep(interval)
         if failed:
-            raise CommandError(f"{failed} sync job{'s' if failed != 1 else ''} failed")
+            raise CommandError(f"{plural(failed, 'sync job')} failed")
 
     def _write_progress(self, line: str, interactive: bool, *, in_place: bool = False) -> None:
         if interactive:
