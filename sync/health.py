@@ -31,6 +31,9 @@ from sync.models import Heartbeat
 OK = "ok"
 ERROR = "error"
 SKIPPED = "skipped"
+DEGRADED = "degraded"  # the report's own: a non-critical check failed
+CHECK_STATUSES = (OK, ERROR, SKIPPED)
+REPORT_STATUSES = (OK, DEGRADED, ERROR)
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,10 @@ class HealthReport:
     @property
     def status(self) -> str:
         if not self.healthy:
-            return "error"
+            return ERROR
         if any(c.status == ERROR for c in self.checks.values()):
-            return "degraded"
-        return "ok"
+            return DEGRADED
+        return OK
 
     def as_dict(self) -> dict[str, Any]:
         return {

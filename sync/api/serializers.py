@@ -9,6 +9,7 @@ from typing import Any
 from rest_framework import serializers
 
 from integrations.models import Event, EventKind
+from sync.health import CHECK_STATUSES, REPORT_STATUSES
 from sync.policy import Action
 from sync.status import State
 
@@ -78,10 +79,10 @@ class EventFilterSerializer(serializers.Serializer):
 
 
 class HealthCheckSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["ok", "error", "skipped"])
+    status = serializers.ChoiceField(choices=CHECK_STATUSES)
     message = serializers.CharField(required=False)
 
 
 class HealthSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["ok", "degraded", "error"])
+    status = serializers.ChoiceField(choices=REPORT_STATUSES)
     checks = serializers.DictField(child=HealthCheckSerializer(), required=False)
