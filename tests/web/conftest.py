@@ -45,9 +45,3 @@ def installation(member: Any, now: datetime) -> Installation:
 
 def add_member(user: Any, installation: Installation, role: str = MemberRole.VIEWER) -> None:
     InstallationMember.objects.create(user=user, installation=installation, role=role)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """Users are created by the hundred here; real hashing would dominate the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
