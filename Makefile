@@ -31,12 +31,12 @@ test: install
 test-default: install
 	@echo "== suite on the defaults: SQLite + embedded broker =="
 	env -u DATABASE_URL -u CELERY_BROKER_URL GHSYNC_VAR_DIR=$(CURDIR)/var/test-default \
-		$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+		$(BIN)/pytest $(PYTEST_ARGS)
 
 test-services: install
 	@echo "== suite on PostgreSQL + Redis =="
 	DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) GHSYNC_VAR_DIR=$(CURDIR)/var/test-services \
-		$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+		$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
