@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from integrations.models import WebhookDelivery
 from simulator.testing import RunningSimulator, running_simulator
+from sync.tasks import process_webhook_delivery
 from sync.webhooks.signature import signature_for
 
 SECRET = "callers-test-secret"
@@ -61,6 +63,25 @@ def post_webhook(client: Client, webhook_secret: str) -> PostWebhook:
         )
 
     return post
+
+
+Deliver = Callable[..., WebhookDelivery]
+
+
+@pytest.fixture
+def deliver(post_webhook: PostWebhook) -> Deliver:
+    """deliver(event, payload, *, delivery_id=None) -> the WebhookDelivery row: POST a
+    signed delivery through the view, then run the processing task on it."""
+
+    def run(event: str, payload: Any, *, delivery_id: str | None = None) -> WebhookDelivery:
+        response = post_webhook(event, payload, delivery_id=delivery_id)
+        assert response.status_code == 202, response.content
+        delivery = WebhookDelivery.objects.get(delivery_id=response.json()["delivery_id"])
+        process_webhook_delivery(delivery.pk)
+        delivery.refresh_from_db()
+        return delivery
+
+    return run
 
 
 @pytest.fixture

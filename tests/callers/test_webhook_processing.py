@@ -4,7 +4,6 @@ directly, payloads from the simulator's webhook builders (GitHub's shapes)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +32,8 @@ from sync.models import IngestionJob
 from sync.policy import Trigger
 from sync.tasks import process_webhook_delivery
 from sync.webhooks.deliveries import deliveries_redrive
+from sync.webhooks.processing import DeliveryFailed, delivery_process
+from tests.callers.conftest import Deliver
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,27 +42,10 @@ INSTALLATION_ID = 1001
 SENDER_ID = 5003
 SENDER_LOGIN = "user-3"
 
-Deliver = Callable[..., WebhookDelivery]
-
 
 @pytest.fixture(scope="module")
 def dataset() -> Dataset:
     return generate(7, "2x3x6")
-
-
-@pytest.fixture
-def deliver(post_webhook: Any) -> Deliver:
-    """POST a signed delivery, run the processing task on it, return the row."""
-
-    def run(event: str, payload: dict[str, Any], *, delivery_id: str | None = None) -> Any:
-        response = post_webhook(event, payload, delivery_id=delivery_id)
-        assert response.status_code == 202, response.content
-        delivery = WebhookDelivery.objects.get(delivery_id=response.json()["delivery_id"])
-        process_webhook_delivery(delivery.pk)
-        delivery.refresh_from_db()
-        return delivery
-
-    return run
 
 
 def linked_user(github_id: int = SENDER_ID, login: str = SENDER_LOGIN) -> Any:
@@ -404,6 +388,63 @@ def test_malformed_payload_fails_visibly_and_is_not_retried(
     assert delivery.attempts == 1
     assert "KeyError" in delivery.error and "number" in delivery.error
     assert any(e["event"] == "webhook.failed" for e in logs)
+
+
+def _with(payload: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(payload)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return changed
+
+
+# Found by the fault suite's webhook fuzzing: a value of the wrong JSON type where
+# ghsync expects an object or a string (AttributeError), or a date whose offset takes
+# it past year 9999 in UTC (OverflowError), was a *retryable* failure: the task retried
+# a delivery that can only fail again, six times, logging an error each time.
+WRONG_TYPES = [
+    ("pull_request", ("pull_request", "user"), ["not", "an", "object"], "malformed"),
+    ("issue_comment", ("comment",), 2147483648, "malformed"),
+    ("issues", ("issue", "title"), 12, "malformed"),
+    ("push", ("commits", 0, "author"), "someone", "malformed"),
+    ("pull_request", ("pull_request", "created_at"), "9999-12-31T23:59:59-05:00", "malformed"),
+]
+# Found by the webhook fuzzing on PostgreSQL: a number or an id that does not fit its
+# column (a pull request number beyond 2**31, a comment id longer than 64 characters,
+# a user id beyond 2**63) raised DataError (OverflowError on SQLite), also treated as
+# retryable although the same payload can never be stored. EventData refuses them.
+TOO_BIG = [
+    ("pull_request", ("pull_request", "number"), 2**40, "out of range"),
+    ("issue_comment", ("comment", "id"), "9" * 100, "longer than"),
+    ("issue_comment", ("comment", "user", "id"), 2**64, "out of range"),
+    ("push", ("commits", 0, "id"), "a" * 100, "longer than"),
+]
+
+
+@pytest.mark.parametrize(("event", "path", "value", "error"), WRONG_TYPES + TOO_BIG)
+def test_a_payload_that_can_never_be_stored_fails_once_as_a_permanent_error(
+    dataset: Dataset,
+    post_webhook: Any,
+    installed: Installation,
+    event: str,
+    path: tuple[Any, ...],
+    value: Any,
+    error: str,
+) -> None:
+    payload = activity_payload(dataset, event, installation_id=INSTALLATION_ID)
+    response = post_webhook(event, _with(payload, path, value))
+    delivery = WebhookDelivery.objects.get(delivery_id=response.json()["delivery_id"])
+
+    with pytest.raises(DeliveryFailed) as failed:
+        delivery_process(delivery_pk=delivery.pk)
+
+    assert not failed.value.retryable, str(failed.value)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 1)
+    assert error in delivery.error
+    process_webhook_delivery(delivery.pk)  # the task: no retry is scheduled (no Retry raised)
+    assert not Event.objects.exists()
 
 
 def test_failure_is_retried_with_attempts_counted_and_recovers_once_fixed(

@@ -248,6 +248,22 @@ def test_nul_characters_are_dropped_so_postgres_can_store_the_payload(post_webho
     assert WebhookDelivery.objects.get().payload["title"] == "ab"
 
 
+# Found by the fault suite's webhook fuzzing on PostgreSQL: JSON may be UTF-16 or UTF-32
+# (json.loads detects it), but the view looked for the escapes PostgreSQL's jsonb
+# refuses (\u0000, lone surrogates) in the raw bytes, where a UTF-16 body spells them
+# differently: a correctly signed UTF-16 body with "\u0000" in it was stored as it was
+# and the INSERT failed with a 500.
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_a_signed_body_in_another_json_encoding_is_cleaned_like_utf8(
+    post_webhook: Any, encoding: str
+) -> None:
+    body = json.dumps({"action": ["a\u0000b"], "zen": "\u0000"}).encode(encoding)
+    response = post_webhook("ping", body=body)
+    assert response.status_code == 202, response.content
+    delivery = WebhookDelivery.objects.get(delivery_id=response.json()["delivery_id"])
+    assert delivery.payload == {"action": ["ab"], "zen": ""}
+
+
 def test_form_encoded_delivery_is_read_from_its_payload_field(post_webhook: Any) -> None:
     from urllib.parse import urlencode
 

@@ -3,8 +3,10 @@ included), Sync now's 202/200, events with filters and cursor pages, the schema.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -14,7 +16,7 @@ from rest_framework.authtoken.models import Token
 from integrations.models import Event, Installation
 from sync.models import IngestionJob, JobStatus
 from tests.factories import make_installation, make_job, make_user
-from tests.web.test_status import SPEC_KEYS
+from tests.spec import STATUS_KEYS
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +77,7 @@ def test_status_list_is_the_users_installations_with_exact_keys(
     assert response.status_code == 200
     body = response.json()
     assert [item["installation_id"] for item in body] == [4242]
-    assert list(body[0]) == SPEC_KEYS
+    assert list(body[0]) == STATUS_KEYS
     assert body[0]["state"] == "idle"
     assert body[0]["can_sync_now"] is True
 
@@ -93,7 +95,7 @@ def test_installation_status_by_github_id(
     response = member_client.get("/api/installations/4242/status")
     assert response.status_code == 200
     body = response.json()
-    assert list(body) == SPEC_KEYS
+    assert list(body) == STATUS_KEYS
     assert body["state"] == "syncing"
     assert body["active_job_progress"] == {
         "current": 1,
@@ -256,6 +258,25 @@ def test_bad_event_filters_are_400_not_500(
     member_client: Client, installation: Installation, query: str
 ) -> None:
     assert member_client.get(f"/api/events/?{query}").status_code == 400
+
+
+# Found by the fault suite's query fuzzing: DRF's cursor pagination checks a cursor's
+# offset and direction but uses its position as it is, in the events' occurred_at
+# filter; a crafted cursor (base64 of "p=2024", or of a NUL) made Django raise
+# ValidationError (or psycopg refuse the NUL) and the API answered 500. That a cursor
+# the API hands out still pages is test_events_are_newest_first_..._across_cursor_pages.
+@pytest.mark.parametrize("position", ["2024", "\x00", "2024-13-45 99:00:00+00:00", ""])
+def test_a_crafted_events_cursor_is_a_404_not_a_500(
+    member: Any, installation: Installation, position: str
+) -> None:
+    client = Client(raise_request_exception=False)
+    client.force_login(member)
+    cursor = base64.b64encode(urlencode({"p": position}).encode()).decode()
+
+    response = client.get("/api/events/", {"cursor": cursor})
+
+    assert response.status_code == 404, response.content
+    assert response.json() == {"detail": "Invalid cursor"}
 
 
 def test_schema_documents_every_endpoint(member_client: Client) -> None:

@@ -38,8 +38,6 @@ from tests.web.conftest import add_member
 
 pytestmark = pytest.mark.django_db
 
-SPEC_KEYS = STATUS_KEYS
-
 
 def test_idle_and_healthy_installation_can_sync_now(
     installation: Installation, now: datetime
@@ -62,7 +60,7 @@ def test_as_dict_has_exactly_the_spec_keys_and_is_json_ready(
 ) -> None:
     Installation.objects.filter(pk=installation.pk).update(blocked_until=now + timedelta(minutes=5))
     body = get_status(installation, now).as_dict()
-    assert list(body) == SPEC_KEYS
+    assert list(body) == STATUS_KEYS
     assert json.loads(json.dumps(body)) == body
     assert body["state"] == "blocked"
     assert datetime.fromisoformat(body["blocked_until"]) == now + timedelta(minutes=5)
