@@ -5,7 +5,6 @@ into the budget reserve."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,13 @@ from django.utils import timezone
 
 from sync.models import IngestionJob
 from sync.worker import Outcome, job_run
-from tests.worker.support import World, drive, start_job, stored_events
+from tests.worker.support import (
+    World,
+    drive,
+    start_job,
+    stored_events,
+    time_passes_until_unblocked,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -49,9 +54,7 @@ def test_prefetching_stops_at_the_budget_reserve(
 
     assert world.sim.server.stats()["budgets"][1001]["remaining"] == 5
     world.sim.server.set_budget(1001, remaining=5000, limit=5000, reset_in=3600)
-    blocked_until = IngestionJob.objects.get(pk=job_id).blocked_until
-    assert blocked_until is not None
-    time.sleep(max(0.0, (blocked_until - timezone.now()).total_seconds()) + 0.05)
-    assert drive(job_id)[-1] == Outcome.COMPLETED
+    time_passes_until_unblocked(job_id, sim=world.sim)
+    assert drive(job_id, sim=world.sim)[-1] == Outcome.COMPLETED
     job = IngestionJob.objects.get(pk=job_id)
     assert world.expected(1001, job.since) <= stored_events(installation)

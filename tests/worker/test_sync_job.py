@@ -14,7 +14,14 @@ from integrations.models import ErrorKind, Event, InstallationSyncStatus, Reposi
 from sync.models import IngestionJob, JobStatus
 from sync.status import AUTHENTICATION_MESSAGE, NETWORK_MESSAGE, State, get_status
 from sync.worker import Outcome
-from tests.worker.support import World, drive, start_job, stored_events, sync_once
+from tests.worker.support import (
+    World,
+    drive,
+    start_job,
+    stored_events,
+    sync_once,
+    time_passes_until_unblocked,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +154,7 @@ def test_primary_rate_limit_blocks_the_job_until_the_reset_and_it_resumes_exactl
     job_id = start_job(installation)
 
     with capture_logs() as logs:
-        outcomes = drive(job_id)
+        outcomes = drive(job_id, sim=world.sim)
 
     assert outcomes[0] == Outcome.BLOCKED and outcomes[-1] == Outcome.COMPLETED
     blocked = _events(logs, "sync.job.blocked")
@@ -201,7 +208,7 @@ def test_budget_reserve_pauses_before_the_limit_and_never_spends_the_reserve(
             outcomes.append(_run_once(job_id))
             if outcomes[-1] == Outcome.BLOCKED:
                 remaining_at_pause.append(world.sim.server.stats()["budgets"][1001]["remaining"])
-                drive_wait(job_id)
+                time_passes_until_unblocked(job_id, sim=world.sim)
             assert len(outcomes) < 30
 
     assert remaining_at_pause and all(r == 5 for r in remaining_at_pause)
@@ -465,14 +472,6 @@ def _run_once(job_id: int) -> Outcome:
     from sync.worker import job_run
 
     return job_run(job_id=job_id)
-
-
-def drive_wait(job_id: int) -> None:
-    import time
-
-    job = IngestionJob.objects.get(pk=job_id)
-    assert job.blocked_until is not None
-    time.sleep(max(0.0, (job.blocked_until - timezone.now()).total_seconds()) + 0.05)
 
 
 def _sim_repo(world: World, full_name: str) -> Any:
