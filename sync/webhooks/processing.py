@@ -275,6 +275,8 @@ def _repository_of(payload: Mapping[str, Any]) -> tuple[Repository | None, str]:
     """The active repository an activity payload is about, or None and why not."""
     installation = payload.get("installation")
     repository = payload.get("repository")
+    if installation is None:  # SPEC §6: ignored, never failed
+        return None, "activity without an installation (a repository webhook)"
     installation_id = (
         github_int(installation.get("id")) if isinstance(installation, Mapping) else None
     )
