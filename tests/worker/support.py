@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from integrations.models import Event, Installation, Repository
@@ -96,6 +97,11 @@ def time_passes_until_unblocked(job_id: int, *, sim: RunningSimulator | None = N
     rate-limit window that resets by then has reset, as it would have."""
     job = IngestionJob.objects.select_related("installation").get(pk=job_id)
     assert job.status == JobStatus.BLOCKED and job.blocked_until is not None, job.status
+    remaining = job.installation.rate_limit_remaining
+    exhausted = remaining is not None and remaining <= max(settings.SYNC_MIN_BUDGET, 0)
+    assert sim is not None or not exhausted, (
+        "blocked on GitHub's budget: pass sim= so that its window resets as time passes"
+    )
     until = job.blocked_until
     wait = until - timezone.now()
     if wait > timedelta(0):
