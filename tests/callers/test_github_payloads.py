@@ -6,9 +6,7 @@ built by us, so a shape both got wrong cannot pass here."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,19 +26,13 @@ from integrations.models import (
 from sync.models import IngestionJob
 from tests.callers.conftest import Deliver, PostWebhook
 from tests.factories import make_installation, make_user
+from tests.webhook_examples import github_example
 
 pytestmark = pytest.mark.django_db
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "github_webhooks"
 
 # Who the examples are about: GitHub's sample user and repositories.
 CODERTOCAT_ID = 21031067
 HELLO_WORLD_ID = 186853002  # Codertocat/Hello-World, default branch master
-
-
-def github_example(name: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
-    return payload
 
 
 def at(text: str) -> datetime:
