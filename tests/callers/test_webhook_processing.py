@@ -1,5 +1,6 @@
 """Processing stored deliveries against real rows: the processing task called
-directly, payloads from the simulator's webhook builders (GitHub's shapes)."""
+directly, payloads from the simulator's webhook builders (GitHub's own examples go
+through the same path in test_github_payloads.py)."""
 
 from __future__ import annotations
 
