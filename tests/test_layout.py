@@ -116,19 +116,19 @@ def test_the_source_tree_has_the_packages_the_rules_are_about() -> None:
 
 def test_integrations_never_imports_sync() -> None:
     wrong = [item for item in imports_under("integrations") if _names(item.module, "sync")]
-    assert _lines(wrong) == []
+    assert not wrong, "\n".join(_lines(wrong))
 
 
 @pytest.mark.parametrize("package", PRODUCT)
 def test_the_product_never_imports_the_simulator(package: str) -> None:
     wrong = [item for item in imports_under(package) if _names(item.module, "simulator")]
-    assert _lines(wrong) == []
+    assert not wrong, "\n".join(_lines(wrong))
 
 
 @pytest.mark.parametrize("package", PRODUCT)
 def test_no_import_inside_a_function(package: str) -> None:
     wrong = [item for item in imports_under(package) if item.in_function]
-    assert _lines(wrong) == []
+    assert not wrong, "\n".join(_lines(wrong))
 
 
 def test_no_test_module_imports_another() -> None:
@@ -138,7 +138,7 @@ def test_no_test_module_imports_another() -> None:
         )
 
     wrong = [item for item in imports_under("tests") if is_test_module(item.module)]
-    assert _lines(wrong) == []
+    assert not wrong, "\n".join(_lines(wrong))
 
 
 # The walker itself, on small sources: each rule must be able to fail.
