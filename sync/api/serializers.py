@@ -4,8 +4,6 @@ schema; the event serializer renders rows."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from integrations.models import Event, EventKind
@@ -66,16 +64,17 @@ class EventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EventFilterSerializer(serializers.Serializer):
-    installation = serializers.IntegerField(required=False, help_text="GitHub id")
-    repository = serializers.CharField(required=False, help_text='Full name, "owner/name"')
-    kind = serializers.ChoiceField(choices=EventKind.choices, required=False)
-    since = serializers.DateTimeField(required=False, help_text="ISO 8601; occurred at or after")
+class ActivityCountSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    kind = serializers.ChoiceField(choices=EventKind.choices)
+    repository = serializers.CharField(required=False, help_text="with group_by=repository")
+    actor = serializers.CharField(required=False, help_text="with group_by=actor")
+    count = serializers.IntegerField()
 
-    def to_internal_value(self, data: Any) -> Any:
-        # Blank query parameters mean "no filter".
-        cleaned = {key: value for key, value in data.items() if value not in ("", None)}
-        return super().to_internal_value(cleaned)
+
+class ActivitySerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="The number of events the same filters return")
+    results = ActivityCountSerializer(many=True)
 
 
 class HealthCheckSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 optional where SPEC §6 writes none, so clients need not guess."""
 
 from django.urls import URLPattern, URLResolver, path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from sync.api import views
 
@@ -20,5 +20,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-installation-sync",
     ),
     re_path(r"^events/?$", views.EventListView.as_view(), name="api-events"),
+    re_path(r"^activity/?$", views.ActivityView.as_view(), name="api-activity"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -51,7 +51,11 @@ PAGES: dict[str, dict[str, tuple[int, ...]]] = {
     "api/^events/?$": {"GET": (403, 200, 200, 200, 200), "POST": (403, 405, 405, 405, 405)},
     "api/^events/?$?installation=<github_id>": {
         "GET": (403, 404, 200, 200, 404), "POST": (403, 405, 405, 405, 405)},
+    "api/^activity/?$": {"GET": (403, 200, 200, 200, 200), "POST": (403, 405, 405, 405, 405)},
+    "api/^activity/?$?installation=<github_id>": {
+        "GET": (403, 404, 200, 200, 404), "POST": (403, 405, 405, 405, 405)},
     "api/schema/": {"GET": (200, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},
+    "api/docs/": {"GET": (200, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},
     "accounts/login/": {"GET": (200, 200, 200, 200, 200), "POST": (200, 200, 200, 200, 200)},
     "accounts/logout/": {"GET": (405, 405, 405, 405, 405), "POST": (302, 302, 302, 302, 302)},
     "accounts/password_change/": {

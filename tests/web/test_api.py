@@ -4,6 +4,7 @@ included), Sync now's 202/200, events with filters and cursor pages, the schema.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -291,3 +292,39 @@ def test_schema_documents_every_endpoint(member_client: Client) -> None:
         "/api/health",
     ):
         assert any(p.rstrip("/") == path.rstrip("/") for p in paths), (path, list(paths))
+
+
+def test_schema_documents_every_events_filter_and_format(member_client: Client) -> None:
+    schema = member_client.get(
+        "/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+    ).json()
+    filters = {"installation", "repository", "kind", "actor", "since", "until", "number"}
+    events = schema["paths"]["/api/events/"]["get"]
+    parameters = {p["name"]: p for p in events["parameters"]}
+    assert filters | {"format", "cursor", "page_size"} <= set(parameters)
+    assert parameters["format"]["schema"]["enum"] == ["csv", "json", "ndjson"]
+    assert parameters["repository"]["schema"]["type"] == "array"
+    assert parameters["kind"]["schema"]["type"] == "array"
+    assert all(parameters[name].get("description") for name in filters | {"format"})
+    assert set(events["responses"]["200"]["content"]) == {
+        "application/json",
+        "text/csv",
+        "application/x-ndjson",
+    }
+    activity = schema["paths"]["/api/activity/"]["get"]
+    assert filters | {"group_by"} <= {p["name"] for p in activity["parameters"]}
+    counts = activity["responses"]["200"]["content"]["application/json"]["schema"]
+    assert counts["$ref"].endswith("/Activity")
+
+
+def test_api_docs_page_serves_its_assets_from_the_app(member_client: Client) -> None:
+    response = member_client.get("/api/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/api/schema/" in page
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', page)
+    assert assets, page
+    for asset in assets:
+        assert asset.startswith("/static/"), asset
+        assert "://" not in asset
+    assert "cdn" not in page.lower()

@@ -1,0 +1,72 @@
+"""Events in bulk for the filters, exports and activity tests: rows written directly with
+bulk_create, spread deterministically over repositories, kinds, people and days."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from integrations.models import Event, EventKind, Installation
+
+PEOPLE = ["octocat", "hubot", "monalisa", "Spacecat"]
+KINDS = [
+    EventKind.COMMIT,
+    EventKind.PR_OPENED,
+    EventKind.PR_MERGED,
+    EventKind.REVIEW_SUBMITTED,
+    EventKind.ISSUE_OPENED,
+    EventKind.ISSUE_COMMENT,
+]
+
+
+def event_stream(
+    installation: Installation, count: int, *, end: datetime, days: int = 14, offset: int = 0
+) -> Iterator[Event]:
+    """`count` unsaved events, the i-th of kind KINDS[i % 6], by PEOPLE[i % 4], in
+    repository i % repos, i hours before `end` wrapped over `days` days. A pull request
+    number n is opened at index 6k+1 and merged (same number) at 6k+2, an hour later."""
+    repositories = list(installation.repositories.order_by("full_name"))
+    for index in range(offset, offset + count):
+        kind = KINDS[index % len(KINDS)]
+        repository = repositories[(index // len(KINDS)) % len(repositories)]
+        number = index // len(KINDS) + 1
+        hours = (index * 7) % (days * 24)
+        occurred_at = end - timedelta(hours=hours, minutes=index % 60)
+        if kind == EventKind.PR_MERGED:
+            # Merged index % 5 + 1 hours after its opening (the event before it).
+            opened = end - timedelta(
+                hours=((index - 1) * 7) % (days * 24), minutes=(index - 1) % 60
+            )
+            occurred_at = opened + timedelta(hours=index % 5 + 1)
+        if kind == EventKind.COMMIT:
+            github_id = f"{index:040x}"
+        elif kind in (EventKind.PR_OPENED, EventKind.PR_MERGED):
+            github_id = str(number)
+        else:
+            github_id = str(index)
+        yield Event(
+            installation=installation,
+            repository=repository,
+            kind=kind,
+            github_id=github_id,
+            actor_login=PEOPLE[index % len(PEOPLE)],
+            actor_github_id=1000 + index % len(PEOPLE),
+            occurred_at=occurred_at,
+            title=f"{kind} {index}",
+            url=f"https://github.com/{repository.full_name}/pull/{number}",
+            number=None if kind == EventKind.COMMIT else number,
+            data={"sha": github_id} if kind == EventKind.COMMIT else {},
+        )
+
+
+def add_bulk_events(
+    installation: Installation, count: int, *, end: datetime, days: int = 14, offset: int = 0
+) -> int:
+    batch: list[Event] = []
+    for event in event_stream(installation, count, end=end, days=days, offset=offset):
+        batch.append(event)
+        if len(batch) >= 5000:
+            Event.objects.bulk_create(batch)
+            batch = []
+    Event.objects.bulk_create(batch)
+    return count
