@@ -77,8 +77,12 @@ class MergeTimes:
 def merge_times(events: QuerySet[Event]) -> MergeTimes:
     """Median and 90th percentile of open → merge for every `pr_merged` in `events`
     whose `pr_opened` is stored (one query: the opening comes from a subquery)."""
+    # A pull request's events share its natural key (its number as github_id), so the
+    # opening is found through the unique (repository, kind, github_id) index.
     opened = Event.objects.filter(
-        repository=OuterRef("repository"), kind=EventKind.PR_OPENED, number=OuterRef("number")
+        repository=OuterRef("repository"),
+        kind=EventKind.PR_OPENED,
+        github_id=OuterRef("github_id"),
     ).values("occurred_at")[:1]
     rows = (
         events.order_by()
