@@ -149,29 +149,24 @@ def installation_activity(request: HttpRequest, github_id: int) -> HttpResponse:
         raise Http404("No such repository")
     events: QuerySet[Event] = Event.objects.filter(installation=installation)
     filters = EventFilter(_filters(request.GET, repository), queryset=events)
-    status_code = 200
-    if not filters.is_valid():
-        status_code = 400
-    cleaned = filters.form.cleaned_data if status_code == 200 else {}
+    # Filters that do not validate are explained on the page (a form re-rendered with
+    # its errors answers 200, as Django's forms do); the page falls back to its defaults.
+    valid = filters.is_valid()
+    cleaned = filters.form.cleaned_data if valid else {}
     now = timezone.now()
     window = _window(cleaned, now.date())
     if len(window.days) > MAX_DAYS:
         filters.form.add_error("since", f"Choose a window of at most {MAX_DAYS} days.")
-        status_code, cleaned = 400, {}
+        valid = False
         window = _window({}, now.date())
     form = filters.form  # shown as it was sent, with its errors
-    if status_code != 200:
-        # The charts and the list fall back to the page's default window.
+    if not valid:
         filters = EventFilter(_filters(QueryDict(), repository), queryset=events)
         filters.is_valid()
-    window_events = EventFilter(
-        {
-            key: value
-            for key, value in filters.data.items()
-            if key in ("since", "until", "repository")
-        },
-        queryset=events,
-    ).qs
+    window_only = QueryDict(mutable=True)
+    for key in ("since", "until", "repository"):
+        window_only.setlist(key, filters.data.getlist(key))
+    window_events = EventFilter(window_only, queryset=events).qs
     counts = counts_by_day(window_events)
     paginator = Paginator(
         filters.qs.select_related("repository").order_by("-occurred_at", "-id"), PAGE_SIZE
@@ -197,4 +192,4 @@ def installation_activity(request: HttpRequest, github_id: int) -> HttpResponse:
         "page_query": _page_query(request.GET),
         "now": now,
     }
-    return render(request, "sync/activity.html", context, status=status_code)
+    return render(request, "sync/activity.html", context)

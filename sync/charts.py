@@ -28,6 +28,7 @@ class Bar:
 class Tick:
     position: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the last x label ends at its bar
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,10 @@ def _x_ticks(labels: Sequence[str], slot: float) -> list[Tick]:
         if len(labels) - 1 - picked[-1] < every / 2:
             picked.pop()
         picked.append(len(labels) - 1)
-    return [Tick(position=LEFT + slot * (i + 0.5), label=labels[i]) for i in picked]
+    ticks = [Tick(position=LEFT + slot * (i + 0.5), label=labels[i]) for i in picked]
+    last = ticks[-1]
+    ticks[-1] = Tick(position=min(last.position + slot / 2, WIDTH), label=last.label, anchor="end")
+    return ticks
 
 
 def stacked_columns(

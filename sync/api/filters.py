@@ -72,6 +72,8 @@ class RepeatedValuesField(forms.Field):
         super().__init__(*args, **kwargs)
 
     def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
         values = [str(v).strip() for v in (value or []) if str(v).strip()]
         if len(values) > MAX_REPEATS:
             raise ValidationError(f"At most {MAX_REPEATS} values.", code="too_many")

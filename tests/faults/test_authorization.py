@@ -36,6 +36,8 @@ PAGES: dict[str, dict[str, tuple[int, ...]]] = {
     "": {"GET": (302, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},
     "installations/<int:github_id>/": {
         "GET": (302, 404, 200, 200, 404), "POST": (405, 405, 405, 405, 405)},
+    "installations/<int:github_id>/activity/": {
+        "GET": (302, 404, 200, 200, 404), "POST": (405, 405, 405, 405, 405)},
     "installations/<int:github_id>/sync": {
         "GET": (405, 405, 405, 405, 405), "POST": (302, 404, 302, 302, 404)},
     "status/live/": {"GET": (302, 200, 200, 200, 200), "POST": (405, 405, 405, 405, 405)},

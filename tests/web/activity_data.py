@@ -19,6 +19,26 @@ KINDS = [
 ]
 
 
+SUBJECTS = [
+    "the importer's batch upserts",
+    "cursor pagination in the events API",
+    "the retry budget after a rate limit",
+    "flaky webhook signature test",
+    "dashboard budget after a reset",
+    "ETag reuse across tokens",
+    "the sync banner's progress bar",
+    "timezone handling in exports",
+]
+VERBS = {
+    EventKind.COMMIT: "Fix",
+    EventKind.PR_OPENED: "Improve",
+    EventKind.PR_MERGED: "Improve",
+    EventKind.REVIEW_SUBMITTED: "Review: improve",
+    EventKind.ISSUE_OPENED: "Bug in",
+    EventKind.ISSUE_COMMENT: "Re: bug in",
+}
+
+
 def event_stream(
     installation: Installation, count: int, *, end: datetime, days: int = 14, offset: int = 0
 ) -> Iterator[Event]:
@@ -37,7 +57,7 @@ def event_stream(
             opened = end - timedelta(
                 hours=((index - 1) * 7) % (days * 24), minutes=(index - 1) % 60
             )
-            occurred_at = opened + timedelta(hours=index % 5 + 1)
+            occurred_at = min(opened + timedelta(hours=index % 5 + 1), end)
         if kind == EventKind.COMMIT:
             github_id = f"{index:040x}"
         elif kind in (EventKind.PR_OPENED, EventKind.PR_MERGED):
@@ -52,7 +72,7 @@ def event_stream(
             actor_login=PEOPLE[index % len(PEOPLE)],
             actor_github_id=1000 + index % len(PEOPLE),
             occurred_at=occurred_at,
-            title=f"{kind} {index}",
+            title=f"{VERBS[kind]} {SUBJECTS[number % len(SUBJECTS)]}",
             url=f"https://github.com/{repository.full_name}/pull/{number}",
             number=None if kind == EventKind.COMMIT else number,
             data={"sha": github_id} if kind == EventKind.COMMIT else {},

@@ -154,12 +154,14 @@ def test_the_window_bounds_charts_and_list(
         {"since": "2024-03-05", "until": "2024-03-01"},
     ],
 )
-def test_bad_filters_are_explained_not_a_500(
+def test_bad_filters_are_explained_on_the_page(
     member_client: Client, installation: Installation, query: dict[str, str]
 ) -> None:
     response = member_client.get(URL, query)
-    assert response.status_code == 400
-    assert 'role="alert"' in response.content.decode()
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'role="alert"' in html
+    assert "the page shows the last 30 days instead" in html
 
 
 def test_only_web_links_become_links(member_client: Client, installation: Installation) -> None:
@@ -200,3 +202,16 @@ def test_the_page_makes_the_same_queries_for_1k_and_50k_events(
     large = [queries_for(member_client, url) for url in urls]
     assert small == large
     assert max(large) <= 15
+
+
+def test_one_repositorys_page_counts_only_its_events(
+    member_client: Client, installation: Installation
+) -> None:
+    add_bulk_events(installation, 120, end=timezone.now(), days=10)
+    expected = Event.objects.filter(repository__full_name="acme/repo-1")
+    html = member_client.get(URL, {"repository": "acme/repo-1"}).content.decode()
+    assert f"· {expected.count()} events" in html
+    people = {e.actor_login for e in expected}
+    for bar in re.findall(r"<title>([^<:]+): (\d+) events</title>", html):
+        assert bar[0] in people
+        assert int(bar[1]) == expected.filter(actor_login=bar[0]).count()
