@@ -1,9 +1,14 @@
 """Admin of what sync owns (jobs), and the Installation admin's "Sync now" action, a
 caller of the SyncService like every other."""
 
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from integrations.admin import InstallationAdmin, ReadOnlyAdmin
 from integrations.models import Installation
@@ -14,10 +19,42 @@ from sync.services import InstallationNotFound, request_sync
 
 
 class SyncingInstallationAdmin(InstallationAdmin):
-    actions = ["sync_now"]
+    actions = ["sync_now", "backfill"]
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_staff)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        """Everything is GitHub's and read-only, except the backfill depth for those
+        who may sync."""
+        fields = super().get_readonly_fields(request, obj)
+        if self.has_sync_permission(request):
+            return [name for name in fields if name != "backfill_days"]
+        return list(fields)
+
+    @admin.action(description="Backfill to the backfill depth", permissions=["sync"])
+    def backfill(self, request: HttpRequest, queryset: QuerySet[Installation]) -> None:
+        """History on demand: a full sync of each selected installation reading back
+        its backfill depth (SYNC_BACKFILL_DAYS when it has none), further back than a
+        periodic sync ever goes. The window is stored on the job."""
+        now = timezone.now()
+        for installation in queryset.order_by("account_login", "github_id"):
+            days = installation.backfill_days or settings.SYNC_BACKFILL_DAYS
+            try:
+                decision = request_sync(
+                    installation_id=installation.pk,
+                    trigger=Trigger.ADMIN,
+                    actor=request.user,
+                    since=now - timedelta(days=days),
+                    now=now,
+                )
+            except InstallationNotFound:
+                self.message_user(request, f"{installation}: no longer exists", messages.ERROR)
+                continue
+            text = f"{installation}: {user_message(decision)}"
+            if decision.job_id is not None:
+                text += f" (job {decision.job_id}, {days} days back)"
+            self.message_user(request, text, DECISION_LEVELS.get(decision.action, messages.WARNING))
 
     @admin.action(description="Sync now", permissions=["sync"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Installation]) -> None:

@@ -4,6 +4,7 @@ calls `request_sync` and gets a `SyncDecision` back."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -35,14 +36,21 @@ def request_sync(
     trigger: Trigger,
     actor: User | None = None,
     full: bool = False,
+    since: datetime | None = None,
     now: datetime | None = None,
 ) -> SyncDecision:
     """Decide whether to sync `installation_id` (primary key) now, and start it if so.
+
+    `since` asks for history on demand: a full sync whose window starts there, however
+    far back (it must be in the past). Without it the window is the policy's, with the
+    installation's own backfill depth when it has one.
 
     The installation row is locked for the decision; the partial unique constraint on
     active jobs is the backstop when two requests race anyway. The worker is enqueued
     after commit; if the broker is down the job stays pending for maintenance."""
     now = now or timezone.now()
+    if since is not None and since >= now:
+        raise ValueError("since must be in the past")
     config = policy_config()
     with transaction.atomic():
         installation = _lock_installation(installation_id)
@@ -69,7 +77,8 @@ def request_sync(
                 decision=decision,
                 trigger=trigger,
                 actor=actor,
-                full=full,
+                full=full or since is not None,
+                since=since,
                 now=now,
                 repository_ids=active_repository_ids,
             )
@@ -128,9 +137,15 @@ def _start_job(
     trigger: Trigger,
     actor: User | None,
     full: bool,
+    since: datetime | None,
     now: datetime,
     repository_ids: list[int],
 ) -> SyncDecision:
+    config = policy_config()
+    if installation.backfill_days:
+        config = replace(config, backfill_days=installation.backfill_days)
+    if since is None:
+        since = sync_window(installation.last_synced_at, now, full, config)
     try:
         with transaction.atomic():
             job = IngestionJob.objects.create(
@@ -139,7 +154,7 @@ def _start_job(
                 actor=actor if actor is not None and actor.pk is not None else None,
                 full=full,
                 status=JobStatus.PENDING,
-                since=sync_window(installation.last_synced_at, now, full, policy_config()),
+                since=since,
                 repository_ids=repository_ids,
                 progress_total=len(repository_ids),
             )

@@ -44,17 +44,23 @@ class WhenField(forms.Field):
         if not text:
             return None
         try:
-            day = parse_date(text) if DATE_ONLY.match(text) else None
-            moment = None if day else parse_datetime(text)
-        except ValueError:  # well-formed but impossible, e.g. 2024-02-30
+            return parse_when(text)
+        except ValueError:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
-        if moment is not None:
-            if timezone.is_naive(moment):
-                moment = timezone.make_aware(moment, UTC)
-            return moment, False
-        if day is not None:
-            return _start_of(day), True
-        raise ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+def parse_when(text: str) -> tuple[datetime, bool]:
+    """An ISO 8601 datetime (naive: UTC) or a bare date (its first moment, UTC), with
+    whether it was a date. ValueError when it is neither, or names no real day."""
+    day = parse_date(text) if DATE_ONLY.match(text) else None
+    moment = None if day else parse_datetime(text)
+    if moment is not None:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, UTC)
+        return moment, False
+    if day is not None:
+        return _start_of(day), True
+    raise ValueError(f"not an ISO 8601 date or datetime: {text!r}")
 
 
 def _start_of(day: date) -> datetime:

@@ -119,6 +119,8 @@ class _JobRunner:
         self.deadline = time.monotonic() + settings.SYNC_SLICE_SECONDS
         self.requests = 0
         self.client: GitHubClient | None = None
+        # How far back a stream never read before starts: the installation's own depth.
+        self.backfill_days = self.installation.backfill_days or settings.SYNC_BACKFILL_DAYS
 
     @property
     def last_rate_limit(self) -> RateLimit | None:
@@ -213,7 +215,7 @@ class _JobRunner:
             repository=repository,
             states={state.stream: state for state in repository.streams.all()},
             window_since=self.job.since,
-            backfill_since=self.claimed_at - timedelta(days=settings.SYNC_BACKFILL_DAYS),
+            backfill_since=self.claimed_at - timedelta(days=self.backfill_days),
             full=self.job.full,
             overlap=timedelta(seconds=settings.SYNC_OVERLAP_SECONDS),
         )

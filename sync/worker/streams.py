@@ -170,6 +170,10 @@ class RepositoryReader:
         self.window_since = window_since
         self.backfill_since = backfill_since
         self.full = full
+        # History on demand: a window older than any regular sync reads. A stored ETag
+        # only says nothing changed at the top of a list read down to a newer floor,
+        # so these lists are read again, unconditionally, down to the window.
+        self.reads_history = full and window_since < backfill_since
         self.overlap = overlap
         self.base = f"/repos/{repository.full_name}"
         self._pending: PendingPage | None = None
@@ -275,7 +279,7 @@ class RepositoryReader:
             state = None
         url = self._first_url(stream, since)
         asked, etag, superset = url, None, False
-        if state is not None and state.etag:
+        if state is not None and state.etag and not self.reads_history:
             if state.etag_url == url:
                 etag = state.etag
             elif not self.full and _asks_older_since(state.etag_url, url):

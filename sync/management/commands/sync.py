@@ -1,7 +1,9 @@
-"""manage.py sync [INSTALLATION_GITHUB_ID ...|--all] [--full] [--wait] [--json]
+"""manage.py sync [INSTALLATION_GITHUB_ID ...|--all] [--full] [--since DATE] [--wait] [--json]
 
 Asks the SyncService (trigger `admin`) and prints each decision: one sentence a line,
 or with --json one object a line (installation_id, action, reason, message, job_id).
+--since DATE (or an ISO 8601 datetime) asks for history on demand: a full sync whose
+window starts there, further back than SYNC_BACKFILL_DAYS if need be.
 --wait follows every started job to its end with a progress bar on stderr (redrawn in
 place on a terminal, one line per change otherwise); a failed job exits non-zero."""
 
@@ -10,12 +12,15 @@ from __future__ import annotations
 import json
 import time
 from argparse import SUPPRESS, ArgumentParser
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from integrations.management.commands._input import describe, installations_by_github_id
 from integrations.models import Installation
+from sync.api.filters import parse_when
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.policy import Trigger, user_message
 from sync.services import request_sync
@@ -58,6 +63,11 @@ class Command(BaseCommand):
         parser.add_argument("installation_ids", nargs="*", metavar="INSTALLATION_GITHUB_ID")
         parser.add_argument("--all", action="store_true", help="every installation")
         parser.add_argument("--full", action="store_true", help="the full backfill window")
+        parser.add_argument(
+            "--since",
+            metavar="DATE",
+            help="history on demand: a full sync from DATE (2024-01-01 or an ISO 8601 datetime)",
+        )
         parser.add_argument("--wait", action="store_true", help="follow started jobs to the end")
         parser.add_argument("--json", action="store_true", help="one JSON object a line")
         parser.add_argument(
@@ -66,11 +76,15 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0, help=SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        since = self._since(options["since"])
         installations = self._installations(options["installation_ids"], options["all"])
         started: list[tuple[int, str]] = []
         for installation in installations:
             decision = request_sync(
-                installation_id=installation.pk, trigger=Trigger.ADMIN, full=options["full"]
+                installation_id=installation.pk,
+                trigger=Trigger.ADMIN,
+                full=options["full"],
+                since=since,
             )
             if options["json"]:
                 line = json.dumps(
@@ -92,6 +106,19 @@ class Command(BaseCommand):
                 started.append((decision.job_id, describe(installation)))
         if options["wait"] and started:
             self._wait(started, interval=max(0.05, options["interval"]), timeout=options["timeout"])
+
+    def _since(self, value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            since, _ = parse_when(value.strip())
+        except ValueError:
+            raise CommandError(
+                f"--since: {value!r} is not a date (2024-01-01) or an ISO 8601 datetime"
+            ) from None
+        if since >= timezone.now():
+            raise CommandError(f"--since: {value} is not in the past")
+        return since
 
     def _installations(self, values: list[str], every: bool) -> list[Installation]:
         if every and values:
