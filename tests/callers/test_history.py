@@ -5,23 +5,46 @@ What the worker then reads is tested in tests/worker/test_history.py."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.messages import get_messages
-from django.core.management import CommandError
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
 from integrations.models import Installation
 from sync.models import IngestionJob
 from sync.services import request_sync
-from tests.callers.test_commands import manage, run
+from tests.dbenv import child_env
 from tests.factories import make_installation, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "/admin/integrations/installation/"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: Any) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_sync_since_starts_a_full_job_with_that_window() -> None:

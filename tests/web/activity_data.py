@@ -5,9 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from integrations.models import Event, EventKind, Installation
 
+# SPEC §6: an event in the API, keys in this order.
+EVENT_KEYS = [
+    "kind",
+    "github_id",
+    "repository",
+    "installation_id",
+    "actor_login",
+    "actor_github_id",
+    "occurred_at",
+    "title",
+    "url",
+    "number",
+    "data",
+]
 PEOPLE = ["octocat", "hubot", "monalisa", "Spacecat"]
 KINDS = [
     EventKind.COMMIT,
@@ -90,3 +105,8 @@ def add_bulk_events(
             batch = []
     Event.objects.bulk_create(batch)
     return count
+
+
+def streamed(response: Any) -> bytes:
+    """The whole body of a streaming response."""
+    return b"".join(response.streaming_content)

@@ -16,8 +16,7 @@ from django.utils import timezone
 
 from integrations.models import Event, Installation
 from tests.factories import make_installation
-from tests.web.activity_data import add_bulk_events
-from tests.web.test_exports import streamed
+from tests.web.activity_data import add_bulk_events, streamed
 
 pytestmark = pytest.mark.django_db
 

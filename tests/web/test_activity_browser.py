@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tests.factories import make_installation, make_user
 from tests.web.activity_data import add_bulk_events
-from tests.web.test_browser import PASSWORD, browser, page, shoot, sign_in  # noqa: F401
+from tests.web.browsing import PASSWORD, browser, page, shoot, sign_in  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +42,7 @@ def test_activity_page_screenshots_console_and_accessibility(
     )
     add_bulk_events(acme, 900, end=timezone.now(), days=30)
 
-    sign_in(page, base)
+    sign_in(page, base, "alice")
     page.get_by_role("link", name="Activity").first.click()
     page.wait_for_url(f"{base}/installations/4242/activity/")
     assert page.locator("svg[role=img]").count() == 3

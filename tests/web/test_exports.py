@@ -15,14 +15,9 @@ from django.utils import timezone
 
 from integrations.models import Event, Installation
 from tests.factories import make_installation
-from tests.web.activity_data import add_bulk_events
-from tests.web.test_api import EVENT_KEYS
+from tests.web.activity_data import EVENT_KEYS, add_bulk_events, streamed
 
 pytestmark = pytest.mark.django_db
-
-
-def streamed(response: Any) -> bytes:
-    return b"".join(response.streaming_content)
 
 
 def download(client: Client, query: str) -> tuple[Any, str]:
