@@ -72,3 +72,20 @@ def test_activity_page_screenshots_console_and_accessibility(
     shoot(page, "activity-03-bad-filter")
     assert serious_violations(page) == []
     assert page.console_errors == [], json.dumps(page.console_errors)
+
+
+def test_api_docs_load_every_asset_from_the_app(
+    page: Any,  # noqa: F811
+    live_server: Any,
+) -> None:
+    make_user("alice", password=PASSWORD)
+    base = live_server.url
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+    sign_in(page, base, "alice")
+    page.goto(f"{base}/api/docs/")
+    page.locator(".swagger-ui .info").wait_for()
+    page.get_by_text("/api/events/").first.wait_for()
+    shoot(page, "api-docs")
+    assert hosts == {base.split("/")[2]}
+    assert page.console_errors == [], json.dumps(page.console_errors)
