@@ -155,7 +155,7 @@ def installation_activity(request: HttpRequest, github_id: int) -> HttpResponse:
     cleaned = filters.form.cleaned_data if valid else {}
     now = timezone.now()
     window = _window(cleaned, now.date())
-    if len(window.days) > MAX_DAYS:
+    if (window.last - window.first).days >= MAX_DAYS:
         filters.form.add_error("since", f"Choose a window of at most {MAX_DAYS} days.")
         valid = False
         window = _window({}, now.date())

@@ -28,6 +28,7 @@ MAX_NUMBER = 2**31 - 1
 # GitHub: an owner is letters, digits and hyphens (at most 39); a repository name is
 # letters, digits, "-", "_" and "." (at most 100), never "." or "..".
 REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9-]{1,39}/(?!\.\.?$)[A-Za-z0-9_.-]{1,100}$")
+MIN_YEAR, MAX_YEAR = 1970, 2999
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_REPEATS = 100
 
@@ -36,7 +37,10 @@ class WhenField(forms.Field):
     """An ISO 8601 datetime (a naive one is UTC) or a bare date, as (moment, is_date)."""
 
     default_error_messages = {
-        "invalid": "Enter an ISO 8601 date or datetime, e.g. 2024-01-31 or 2024-01-31T12:00:00Z."
+        "invalid": (
+            "Enter an ISO 8601 date or datetime between 1970 and 2999, "
+            "e.g. 2024-01-31 or 2024-01-31T12:00:00Z."
+        )
     }
 
     def to_python(self, value: Any) -> tuple[datetime, bool] | None:
@@ -57,10 +61,15 @@ def parse_when(text: str) -> tuple[datetime, bool]:
     if moment is not None:
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment, UTC)
-        return moment, False
-    if day is not None:
-        return _start_of(day), True
-    raise ValueError(f"not an ISO 8601 date or datetime: {text!r}")
+        result = moment, False
+    elif day is not None:
+        result = _start_of(day), True
+    else:
+        raise ValueError(f"not an ISO 8601 date or datetime: {text!r}")
+    # Years far from now only overflow date arithmetic (9999-12-31 plus a day).
+    if not MIN_YEAR <= result[0].astimezone(UTC).year <= MAX_YEAR:
+        raise ValueError(f"not between {MIN_YEAR} and {MAX_YEAR}: {text!r}")
+    return result
 
 
 def _start_of(day: date) -> datetime:

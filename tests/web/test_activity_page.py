@@ -151,6 +151,8 @@ def test_the_window_bounds_charts_and_list(
         {"kind": "push"},
         {"number": "abc"},
         {"since": "2000-01-01"},
+        {"since": "1970-01-01", "until": "2999-12-31"},
+        {"until": "9999-12-31"},
         {"since": "2024-03-05", "until": "2024-03-01"},
     ],
 )

@@ -157,6 +157,9 @@ def test_filters_never_reach_other_installations(
         ("since=2024-03-03&until=2024-03-02", "until"),
         ("since=2024-03-02T00:00:01Z&until=2024-03-02T00:00:00Z", "until"),
         ("format=xml", "format"),
+        ("until=9999-12-31", "until"),
+        ("since=0001-01-01T00:00:00Z", "since"),
+        ("since=1969-12-31", "since"),
     ],
 )
 @pytest.mark.parametrize("path", ["/api/events/", "/api/activity/"])
