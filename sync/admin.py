@@ -44,7 +44,7 @@ class SyncingInstallationAdmin(InstallationAdmin):
                 decision = request_sync(
                     installation_id=installation.pk,
                     trigger=Trigger.ADMIN,
-                    actor=request.user,
+                    actor=signed_in(request.user),
                     since=now - timedelta(days=days),
                     now=now,
                 )
@@ -54,7 +54,7 @@ class SyncingInstallationAdmin(InstallationAdmin):
             text = f"{installation}: {user_message(decision)}"
             if decision.job_id is not None:
                 text += f" (job {decision.job_id}, {days} days back)"
-            self.message_user(request, text, DECISION_LEVELS.get(decision.action, messages.WARNING))
+            self.message_user(request, text, decision_level(decision))
 
     @admin.action(description="Sync now", permissions=["sync"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Installation]) -> None:

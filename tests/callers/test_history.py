@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from integrations.models import Installation
 from sync.models import IngestionJob
+from sync.policy import Trigger
 from sync.services import request_sync
 from tests.dbenv import child_env
 from tests.factories import make_installation, make_user
@@ -94,7 +95,7 @@ def test_request_sync_refuses_a_since_in_the_future() -> None:
     with pytest.raises(ValueError, match="in the past"):
         request_sync(
             installation_id=installation.pk,
-            trigger="admin",
+            trigger=Trigger.ADMIN,
             since=timezone.now() + timedelta(minutes=1),
         )
 
@@ -103,7 +104,7 @@ def test_request_sync_refuses_a_since_in_the_future() -> None:
 def test_a_first_sync_reads_back_the_installations_depth(depth: int | None, days: int) -> None:
     installation = make_installation(github_id=7001, backfill_days=depth)
     now = timezone.now()
-    request_sync(installation_id=installation.pk, trigger="admin", now=now)
+    request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN, now=now)
     job = IngestionJob.objects.get(installation=installation)
     assert job.since == now - timedelta(days=days)
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from integrations.models import Installation
 from sync.models import IngestionJob
+from sync.policy import Trigger
 from sync.services import request_sync
 from sync.worker import Outcome
 from tests.worker.support import World, drive, stored_events, sync_once
@@ -33,7 +34,7 @@ def test_since_reads_further_back_than_the_backfill_window(
     assert older - stored_events(installation), "the dataset has history before 30 days"
 
     since = timezone.now() - timedelta(days=55)
-    decision = request_sync(installation_id=installation.pk, trigger="admin", since=since)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN, since=since)
     assert decision.job_id is not None
     job = IngestionJob.objects.get(pk=decision.job_id)
     assert (job.since, job.full) == (since, True)
