@@ -66,8 +66,9 @@ def parse_when(text: str) -> tuple[datetime, bool]:
         result = _start_of(day), True
     else:
         raise ValueError(f"not an ISO 8601 date or datetime: {text!r}")
-    # Years far from now only overflow date arithmetic (9999-12-31 plus a day).
-    if not MIN_YEAR <= result[0].astimezone(UTC).year <= MAX_YEAR:
+    # Years far from now only overflow date arithmetic (9999-12-31 plus a day), even
+    # a conversion to UTC (0001-01-01T00:00:00+05:00).
+    if not MIN_YEAR <= result[0].year <= MAX_YEAR:
         raise ValueError(f"not between {MIN_YEAR} and {MAX_YEAR}: {text!r}")
     return result
 
@@ -77,7 +78,7 @@ def _start_of(day: date) -> datetime:
 
 
 class RepeatedValuesField(forms.Field):
-    """A query parameter that may repeat; each value checked by `check`."""
+    """A query parameter that may repeat; each value must match `pattern`."""
 
     widget = forms.SelectMultiple
 

@@ -160,6 +160,8 @@ def test_filters_never_reach_other_installations(
         ("until=9999-12-31", "until"),
         ("since=0001-01-01T00:00:00Z", "since"),
         ("since=1969-12-31", "since"),
+        ("since=0001-01-01T00:00:00%2B05:00", "since"),
+        ("until=9999-12-31T23:00:00-05:00", "until"),
     ],
 )
 @pytest.mark.parametrize("path", ["/api/events/", "/api/activity/"])
