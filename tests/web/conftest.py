@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from integrations.models import Installation, InstallationMember, MemberRole
 from tests.factories import make_installation, make_user
+from tests.web.browsing import browser, page  # noqa: F401  (Chromium fixtures for this folder)
 
 
 @pytest.fixture

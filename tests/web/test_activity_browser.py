@@ -14,14 +14,14 @@ from django.utils import timezone
 
 from tests.factories import make_installation, make_user
 from tests.web.activity_data import add_bulk_events
-from tests.web.browsing import PASSWORD, browser, page, shoot, sign_in  # noqa: F401
+from tests.web.browsing import PASSWORD, shoot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 
 
-def serious_violations(page: Any) -> list[dict[str, Any]]:  # noqa: F811
+def serious_violations(page: Any) -> list[dict[str, Any]]:
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
@@ -32,7 +32,7 @@ def serious_violations(page: Any) -> list[dict[str, Any]]:  # noqa: F811
 
 
 def test_activity_page_screenshots_console_and_accessibility(
-    page: Any,  # noqa: F811
+    page: Any,
     live_server: Any,
 ) -> None:
     base = live_server.url
@@ -75,7 +75,7 @@ def test_activity_page_screenshots_console_and_accessibility(
 
 
 def test_api_docs_load_every_asset_from_the_app(
-    page: Any,  # noqa: F811
+    page: Any,
     live_server: Any,
 ) -> None:
     make_user("alice", password=PASSWORD)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,73 +24,19 @@ from integrations.models import (
 )
 from sync.models import IngestionJob, JobStatus
 from tests.factories import make_installation, make_user
+from tests.web.browsing import PASSWORD, shoot, sign_in
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-PASSWORD = "correct-horse-battery"
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    # Playwright's sync API keeps an event loop on this thread; the ORM calls made
-    # here between browser steps are ordinary synchronous code.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with playwright_sync.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.console_errors = []
-    page.on(
-        "console",
-        lambda message: page.console_errors.append(message.text)
-        if message.type == "error"
-        else None,
-    )
-    page.on("pageerror", lambda error: page.console_errors.append(str(error)))
-    yield page
-    context.close()
-
-
-def shoot(page: Any, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
-    return path
-
-
-def sign_in(page: Any, base_url: str) -> None:
+def sign_in_first_time(page: Any, base_url: str) -> None:
+    """The dashboard sends a signed-out visitor to the login page (screenshot), then home."""
     page.goto(f"{base_url}/")
     assert "/accounts/login/" in page.url
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
     shoot(page, "01-sign-in")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
+    sign_in(page, base_url, "alice")
 
 
 def add_activity(installation: Installation) -> None:
@@ -145,7 +89,7 @@ def test_sign_in_sync_now_progress_completion_blocked_countdown_and_error(
     )
 
     # Signed in: the health card, with Sync now available.
-    sign_in(page, base)
+    sign_in_first_time(page, base)
     card = page.locator("#card-4242")
     assert card.is_visible()
     assert "Budget left" in card.text_content() and "4,321" in card.text_content()
