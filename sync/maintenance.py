@@ -6,6 +6,7 @@ ask for a `maintenance` sync of each installation (the policy decides which are 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,7 +34,7 @@ TIMED_OUT = "Job timed out"
 @dataclass(frozen=True)
 class Recovery:
     job_id: int
-    why: str  # lease_expired / never_picked_up / block_expired
+    why: str  # lease_expired / never_picked_up / between_slices / block_expired
     action: str  # requeued / failed
 
 
@@ -45,55 +46,85 @@ class MaintenanceReport:
     redriven_deliveries: int = 0
 
 
-def _stuck_conditions(now: datetime) -> list[tuple[str, Q]]:
-    """Jobs no worker is on. A job gets one lease period of grace after it became
-    runnable: its own message is normally delivered within that."""
+def _waiting_conditions(now: datetime) -> list[tuple[str, Q]]:
+    """Jobs waiting for a worker to take their message: not stuck, never counted. Each
+    gets one lease period of grace after it became runnable, and is sent again at most
+    once a lease period after that (a queue backlog may hold its message for longer)."""
     grace = now - lease_seconds()
+    not_sent_lately = Q(requeued_at__isnull=True) | Q(requeued_at__lte=grace)
     return [
+        ("never_picked_up", Q(status=JobStatus.PENDING, created_at__lt=grace) & not_sent_lately),
         (
-            "lease_expired",
-            Q(status=JobStatus.RUNNING)
-            & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)),
+            "between_slices",  # released by its worker: lease_expires_at = release + lease
+            Q(status=JobStatus.RUNNING, lease_token__isnull=True)
+            & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+            & not_sent_lately,
         ),
-        ("never_picked_up", Q(status=JobStatus.PENDING, created_at__lt=grace)),
         (
             "block_expired",
             Q(status=JobStatus.BLOCKED)
-            & (Q(blocked_until__lt=grace) | Q(blocked_until__isnull=True)),
+            & (Q(blocked_until__lt=grace) | Q(blocked_until__isnull=True))
+            & not_sent_lately,
         ),
     ]
 
 
+def _dead_worker(now: datetime) -> Q:
+    """A running job whose worker holds a lease it stopped renewing: a failure."""
+    return Q(status=JobStatus.RUNNING, lease_token__isnull=False, lease_expires_at__lt=now)
+
+
 def jobs_recover(*, now: datetime | None = None) -> list[Recovery]:
-    """Re-enqueue every stuck job (attempts + 1), or fail it with "Job timed out" once it
-    has been recovered SYNC_MAX_ATTEMPTS times."""
+    """Send again the message of every job left waiting, and release every job whose
+    worker died (attempts + 1, or "Job timed out" once it has died SYNC_MAX_ATTEMPTS
+    times without committing a page). Every write is conditional on what was read, so
+    two passes at once (two beat processes) send nothing twice and count nothing
+    twice."""
     now = now or timezone.now()
     recoveries: list[Recovery] = []
-    for why, condition in _stuck_conditions(now):
+    dead = IngestionJob.objects.filter(_dead_worker(now)).values_list("pk", "lease_token")
+    for job_id, token in dead:
+        recovery = _release_dead(job_id, token=token, now=now)
+        if recovery is not None:
+            recoveries.append(recovery)
+    for why, condition in _waiting_conditions(now):
         for job_id in IngestionJob.objects.filter(condition).values_list("pk", flat=True):
-            recovery = _recover_one(job_id, why=why, condition=condition, now=now)
-            if recovery is not None:
-                recoveries.append(recovery)
+            if _send_again(job_id, condition=condition, now=now):
+                recoveries.append(Recovery(job_id, why, "requeued"))
+                log.info("maintenance.recovered", job_id=job_id, why=why, action="requeued")
     return recoveries
 
 
-def _recover_one(job_id: int, *, why: str, condition: Q, now: datetime) -> Recovery | None:
+def _send_again(job_id: int, *, condition: Q, now: datetime) -> bool:
     with transaction.atomic():
-        job = IngestionJob.objects.select_for_update().filter(condition).filter(pk=job_id).first()
-        if job is None:  # a worker took it meanwhile
+        sent = (
+            IngestionJob.objects.filter(condition)
+            .filter(pk=job_id)
+            .update(requeued_at=now, updated_at=now)
+        )
+        if sent:
+            transaction.on_commit(lambda: enqueue_job(job_id=job_id))
+    return bool(sent)
+
+
+def _release_dead(job_id: int, *, token: uuid.UUID, now: datetime) -> Recovery | None:
+    why = "lease_expired"
+    with transaction.atomic():
+        job = (
+            IngestionJob.objects.select_for_update()
+            .filter(_dead_worker(now), pk=job_id, lease_token=token)
+            .first()
+        )
+        if job is None:  # its worker renewed it, or another pass got there first
             return None
         if job.attempts >= settings.SYNC_MAX_ATTEMPTS:
             job_fail(job, error=TIMED_OUT, kind=ErrorKind.INTERNAL)
             action = "failed"
         else:
             job.attempts += 1
-            fields = ["attempts", "updated_at"]
-            if job.status == JobStatus.RUNNING:
-                # Claimable now; the next pass waits one more lease before trying again.
-                job.lease_token = None
-                job.lease_expires_at = now + lease_seconds()
-                fields += ["lease_token", "lease_expires_at"]
-            job.save(update_fields=fields)
+            job.lease_token = None
+            job.requeued_at = now
+            job.save(update_fields=["attempts", "lease_token", "requeued_at", "updated_at"])
             transaction.on_commit(lambda: enqueue_job(job_id=job_id))
             action = "requeued"
     log.info("maintenance.recovered", job_id=job_id, why=why, action=action)

@@ -49,9 +49,17 @@ class IngestionJob(models.Model):
     events_ingested = models.PositiveIntegerField(default=0)
     checkpoint = models.JSONField(default=dict, blank=True)
     blocked_until = models.DateTimeField(null=True, blank=True)
+    # Why the job is blocked: primary_rate_limit / secondary_rate_limit / budget_reserve.
+    blocked_reason = models.CharField(max_length=32, blank=True, default="")
+    # Started by cron: the worker pauses at the minimum budget + the cron reserve, until
+    # a person's "Sync now" lets it spend down to the minimum (SPEC §3, rule 9b).
+    keeps_reserve = models.BooleanField(default=False)
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)  # dead workers since the last page
+    # When maintenance last sent the job's message again: at most once a lease period,
+    # whichever beat process or pass finds the job waiting (SPEC §5, recovery).
+    requeued_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
     error_kind = models.CharField(  # noqa: DJ001 - NULL means "no error"
         max_length=16, choices=ErrorKind.choices, null=True, blank=True

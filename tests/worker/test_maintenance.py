@@ -4,6 +4,7 @@ schedules that run it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from structlog.testing import capture_logs
@@ -41,16 +43,21 @@ def _job(**fields: Any) -> IngestionJob:
     return IngestionJob.objects.get(pk=job_id)
 
 
+def _dead(now: Any, **fields: Any) -> IngestionJob:
+    """A running job whose worker holds a lease it stopped renewing."""
+    return _job(
+        status=JobStatus.RUNNING,
+        lease_token=new_lease_token(),
+        lease_expires_at=now - timedelta(seconds=1),
+        **fields,
+    )
+
+
 def test_running_job_with_an_expired_lease_is_released_and_re_enqueued(
     lease: timedelta, django_capture_on_commit_callbacks: Capture
 ) -> None:
     now = timezone.now()
-    stuck = _job(
-        status=JobStatus.RUNNING,
-        lease_token=new_lease_token(),
-        lease_expires_at=now - timedelta(seconds=1),
-        started_at=now - lease,
-    )
+    stuck = _dead(now, started_at=now - lease)
     alive = _job(
         status=JobStatus.RUNNING, lease_token=new_lease_token(), lease_expires_at=now + lease
     )
@@ -64,7 +71,7 @@ def test_running_job_with_an_expired_lease_is_released_and_re_enqueued(
     assert len(enqueued) == 1
     stuck.refresh_from_db()
     assert stuck.status == JobStatus.RUNNING and stuck.attempts == 1
-    assert stuck.lease_token is None and stuck.lease_expires_at == now + lease
+    assert stuck.lease_token is None and stuck.requeued_at == now
     alive.refresh_from_db()
     assert alive.attempts == 0 and alive.lease_token is not None
     entries = [e for e in logs if e["event"] == "maintenance.recovered"]
@@ -85,8 +92,12 @@ def test_pending_job_never_picked_up_is_re_enqueued_after_a_lease(
     assert len(enqueued) == 1
     forgotten.refresh_from_db()
     fresh.refresh_from_db()
-    assert (forgotten.status, forgotten.attempts) == (JobStatus.PENDING, 1)
-    assert fresh.attempts == 0
+    assert (forgotten.status, forgotten.attempts, forgotten.requeued_at) == (
+        JobStatus.PENDING,
+        0,
+        now,
+    )
+    assert fresh.requeued_at is None
 
 
 def test_blocked_job_past_blocked_until_is_re_enqueued_and_one_still_blocked_is_not(
@@ -102,15 +113,95 @@ def test_blocked_job_past_blocked_until_is_re_enqueued_and_one_still_blocked_is_
     assert [(r.job_id, r.why) for r in recovered] == [(overdue.pk, "block_expired")]
     assert len(enqueued) == 1
     waiting.refresh_from_db()
-    assert waiting.attempts == 0
+    assert waiting.attempts == 0 and waiting.requeued_at is None
 
 
-def test_each_stuck_kind_gives_up_after_max_attempts_with_job_timed_out(
+def _backlog(now: Any, lease: timedelta) -> list[IngestionJob]:
+    """One job of each kind of waiting: pending, between two slices, blocked past its
+    time. Each has been waiting in the queue for longer than a lease."""
+    return [
+        _job(created_at=now - 2 * lease),
+        _job(status=JobStatus.RUNNING, lease_token=None, lease_expires_at=now - lease),
+        _job(status=JobStatus.BLOCKED, blocked_until=now - 2 * lease),
+    ]
+
+
+def test_a_job_waiting_in_a_backlog_is_never_timed_out(
     lease: timedelta, django_capture_on_commit_callbacks: Capture
 ) -> None:
     now = timezone.now()
-    jobs = [
-        _job(status=JobStatus.RUNNING, lease_expires_at=now - timedelta(seconds=1), attempts=3),
+    jobs = _backlog(now, lease)
+    sent = []
+
+    for n in range(20):  # 20 passes, one every half lease: ten lease periods of waiting
+        with django_capture_on_commit_callbacks(execute=False) as enqueued:
+            jobs_recover(now=now + n * lease / 2)
+        sent.append(len(enqueued))
+
+    assert sent == [3, 0] * 10  # each job sent again once a lease period, no more
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.BLOCKED)
+        assert job.attempts == 0 and job.error is None
+
+
+def test_a_maintenance_pass_run_twice_sends_nothing_twice_and_counts_nothing_twice(
+    lease: timedelta, django_capture_on_commit_callbacks: Capture
+) -> None:
+    now = timezone.now()
+    waiting = _backlog(now, lease)
+    dead = _dead(now)
+
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        first = jobs_recover(now=now)
+        second = jobs_recover(now=now + timedelta(seconds=5))  # another beat, seconds later
+
+    assert len(first) == 4 and second == []
+    assert len(enqueued) == 4  # one message for each job
+    dead.refresh_from_db()
+    assert dead.attempts == 1
+    for job in waiting:
+        job.refresh_from_db()
+        assert job.attempts == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beat_processes_running_maintenance_at_once_count_a_dead_worker_once(
+    lease: timedelta,
+) -> None:
+    """Two passes racing in threads (each its own connection): one counts and sends."""
+    now = timezone.now()
+    dead = _dead(now)
+    waiting = _job(created_at=now - 2 * lease)
+    barrier = threading.Barrier(2)
+    results: list[list[tuple[int, str]]] = []
+
+    def one_pass() -> None:
+        try:
+            barrier.wait()
+            results.append([(r.job_id, r.why) for r in jobs_recover(now=now)])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one_pass) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(r for result in results for r in result) == sorted(
+        [(dead.pk, "lease_expired"), (waiting.pk, "never_picked_up")]
+    )
+    dead.refresh_from_db()
+    assert dead.attempts == 1
+
+
+def test_only_a_worker_dying_repeatedly_gives_up_with_job_timed_out(
+    lease: timedelta, django_capture_on_commit_callbacks: Capture
+) -> None:
+    now = timezone.now()
+    dying = _dead(now, attempts=3)
+    waiting = [
         _job(created_at=now - 2 * lease, attempts=3),
         _job(status=JobStatus.BLOCKED, blocked_until=now - 2 * lease, attempts=3),
     ]
@@ -118,26 +209,31 @@ def test_each_stuck_kind_gives_up_after_max_attempts_with_job_timed_out(
     with capture_logs() as logs, django_capture_on_commit_callbacks() as enqueued:
         recovered = jobs_recover(now=now)
 
-    assert sorted(r.action for r in recovered) == ["failed"] * 3
-    assert enqueued == []
-    for job in jobs:
+    assert sorted((r.job_id, r.action) for r in recovered) == sorted(
+        [(dying.pk, "failed")] + [(job.pk, "requeued") for job in waiting]
+    )
+    assert len(enqueued) == 2
+    dying.refresh_from_db()
+    assert dying.status == JobStatus.FAILED and dying.error == "Job timed out"
+    assert dying.finished_at is not None and dying.lease_token is None
+    installation = Installation.objects.get(pk=dying.installation_id)
+    assert installation.sync_status == InstallationSyncStatus.ERROR
+    assert installation.last_sync_error == "Job timed out"
+    assert len([e for e in logs if e["event"] == "sync.job.failed"]) == 1
+    for job in waiting:
         job.refresh_from_db()
-        assert job.status == JobStatus.FAILED and job.error == "Job timed out"
-        assert job.finished_at is not None and job.lease_token is None
-        installation = Installation.objects.get(pk=job.installation_id)
-        assert installation.sync_status == InstallationSyncStatus.ERROR
-        assert installation.last_sync_error == "Job timed out"
-    assert len([e for e in logs if e["event"] == "sync.job.failed"]) == 3
+        assert job.status != JobStatus.FAILED
 
 
 def test_a_stuck_job_is_recovered_until_the_limit_then_fails(lease: timedelta) -> None:
-    job = _job(status=JobStatus.RUNNING, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    job = _dead(timezone.now())
     actions = []
-    for _ in range(4):
-        later = timezone.now() + 2 * lease  # each pass finds its lease expired again
+    for n in range(6):
+        later = timezone.now() + (n + 1) * 2 * lease
         actions += [r.action for r in jobs_recover(now=later) if r.job_id == job.pk]
+        # A worker takes the message and dies holding the lease again.
         IngestionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-            lease_expires_at=later - timedelta(seconds=1)
+            lease_token=new_lease_token(), lease_expires_at=later + lease
         )
 
     assert actions == ["requeued", "requeued", "requeued", "failed"]
@@ -176,7 +272,7 @@ def test_maintenance_pass_then_asks_each_installation_for_a_maintenance_sync(
 
 
 def test_sync_maintenance_command_runs_one_pass(lease: timedelta) -> None:
-    job = _job(status=JobStatus.RUNNING, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    job = _dead(timezone.now())
     out = StringIO()
 
     call_command("sync_maintenance", stdout=out)
