@@ -30,6 +30,7 @@ class Reason(StrEnum):
     COOLDOWN_ACTIVE = "cooldown_active"
     NOT_DUE = "not_due"
     RATE_LIMITED = "rate_limited"
+    BUDGET_RESERVED = "budget_reserved"
     READY = "ready"
 
 
@@ -40,6 +41,9 @@ class Trigger(StrEnum):
     CRON = "cron"
     MAINTENANCE = "maintenance"
 
+
+# Who may let a cron job paused at the reserve spend it: a person asking for a sync.
+RESERVE_RELEASERS = frozenset({Trigger.MANUAL, Trigger.ADMIN})
 
 DEFAULT_RATE_LIMIT = 5000
 BLOCKED_UNTIL_CAP = timedelta(minutes=65)
@@ -81,6 +85,8 @@ class SyncState:
     has_owner: bool = True
     active_repository_count: int = 1
     has_active_job: bool = False
+    # The active job was started by cron and is paused at the cron reserve.
+    active_job_paused_for_reserve: bool = False
     sync_status: str = "idle"
     last_synced_at: datetime | None = None
     last_manual_sync_at: datetime | None = None
@@ -137,10 +143,25 @@ def available_budget(state: SyncState, now: datetime) -> int:
     return state.rate_limit_remaining
 
 
-def required_budget(trigger: Trigger, config: PolicyConfig) -> int:
+def required_budget(trigger: Trigger, config: PolicyConfig, limit: int | None = None) -> int:
+    """The budget a sync needs: the minimum, plus the cron reserve for `cron`; capped
+    at the limit (a GHES installation with a small limit starts on a full window)."""
+    required = config.min_budget
     if trigger == Trigger.CRON:
-        return config.min_budget + config.cron_reserve
-    return config.min_budget
+        required += config.cron_reserve
+    return min(required, limit or DEFAULT_RATE_LIMIT)
+
+
+def budget_floor(*, keeps_reserve: bool, limit: int | None, config: PolicyConfig) -> int:
+    """The budget a running job leaves for others: it makes a request only while at
+    least this much remains, the comparison of rules 9 and 9b, so a job the policy
+    starts always makes progress. The strictest floor the limit can hold: the
+    minimum plus the reserve for a job cron started, else the minimum; a limit too
+    small for the minimum keeps nothing back and the job waits at GitHub's own limit."""
+    full = limit or DEFAULT_RATE_LIMIT
+    floors = [config.min_budget + config.cron_reserve] if keeps_reserve else []
+    floors.append(config.min_budget)
+    return next((floor for floor in floors if floor < full), 0)
 
 
 def cap_blocked_until(blocked_until: datetime, now: datetime) -> datetime:
@@ -162,7 +183,9 @@ def evaluate(
         return SyncDecision(Action.BLOCK, Reason.NO_OWNER)
     if state.active_repository_count <= 0:
         return SyncDecision(Action.BLOCK, Reason.NO_REPOSITORIES)
-    if state.has_active_job:
+    # "Sync now" on a cron job paused at the reserve lets it spend down to the minimum.
+    resuming = state.active_job_paused_for_reserve and trigger in RESERVE_RELEASERS
+    if state.has_active_job and not resuming:
         return SyncDecision(Action.SKIP, Reason.ALREADY_SYNCING)
 
     stale = is_stale(state, now, config)
@@ -180,7 +203,8 @@ def evaluate(
     if trigger == Trigger.MAINTENANCE and not _maintenance_due(state, now, config):
         return SyncDecision(Action.SKIP, Reason.NOT_DUE)
 
-    if state.blocked_until is not None and state.blocked_until > now:
+    # The paused job's own pause is not GitHub refusing: rule 8 is for refusals.
+    if not resuming and state.blocked_until is not None and state.blocked_until > now:
         return SyncDecision(
             Action.BLOCK,
             Reason.RATE_LIMITED,
@@ -188,19 +212,31 @@ def evaluate(
         )
 
     available = available_budget(state, now)
-    required = required_budget(trigger, config)
-    if available < required:
-        # available < full implies a known reset in the future (see available_budget).
-        assert state.rate_limit_reset_at is not None
+    # available < the limit implies a known reset in the future (see available_budget).
+    reset_at = cap_blocked_until(state.rate_limit_reset_at or now + BLOCKED_UNTIL_CAP, now)
+    minimum = required_budget(Trigger.ADMIN, config, state.rate_limit_limit)
+    if available < minimum:
         return SyncDecision(
             Action.BLOCK,
             Reason.RATE_LIMITED,
             {
-                "blocked_until": cap_blocked_until(state.rate_limit_reset_at, now),
-                "required_budget": required,
+                "blocked_until": reset_at,
+                "required_budget": required_budget(trigger, config, state.rate_limit_limit),
                 "available_budget": available,
             },
         )
+    if trigger == Trigger.CRON:
+        required = required_budget(trigger, config, state.rate_limit_limit)
+        if available < required:
+            return SyncDecision(
+                Action.SKIP,
+                Reason.BUDGET_RESERVED,
+                {
+                    "next_due_at": reset_at,
+                    "required_budget": required,
+                    "available_budget": available,
+                },
+            )
     return SyncDecision(Action.START, Reason.READY)
 
 
@@ -262,6 +298,10 @@ def user_message(decision: SyncDecision) -> str:
         return inactive_message(str(meta.get("installation_status", "")))
     if reason == Reason.NO_OWNER:
         return "This installation has no owner yet"
+    if reason == Reason.BUDGET_RESERVED:
+        next_due_at = meta.get("next_due_at")
+        when = f" at {_utc(next_due_at):%H:%M} UTC" if isinstance(next_due_at, datetime) else ""
+        return f"GitHub budget kept for people and webhooks. Next automatic sync{when}."
     if reason == Reason.NOT_DUE:
         next_due_at = meta.get("next_due_at")
         if isinstance(next_due_at, datetime):

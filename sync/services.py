@@ -21,7 +21,7 @@ from integrations.models import (
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.policy import Action, Reason, SyncDecision, Trigger, evaluate, sync_window
 from sync.queue import enqueue_job
-from sync.state import policy_config, sync_state_for
+from sync.state import BUDGET_RESERVE, paused_for_reserve, policy_config, sync_state_for
 
 log = structlog.get_logger(__name__)
 
@@ -59,9 +59,12 @@ def request_sync(
             .order_by("full_name", "id")
             .values_list("id", flat=True)
         )
-        has_active_job = IngestionJob.objects.filter(
-            installation=installation, status__in=ACTIVE_JOB_STATUSES
-        ).exists()
+        active_job = (
+            IngestionJob.objects.filter(installation=installation, status__in=ACTIVE_JOB_STATUSES)
+            .only("status", "blocked_reason", "keeps_reserve")
+            .first()
+        )
+        has_active_job = active_job is not None
         if not has_active_job:
             sync_status_repair(installation=installation, now=now)
         state = sync_state_for(
@@ -69,9 +72,14 @@ def request_sync(
             has_owner=InstallationMember.objects.filter(installation=installation).exists(),
             active_repository_count=len(active_repository_ids),
             has_active_job=has_active_job,
+            active_job_paused_for_reserve=paused_for_reserve(active_job),
         )
         decision = evaluate(state, trigger, now, config)
-        if decision.action == Action.START:
+        if decision.action == Action.START and active_job is not None:
+            decision = _release_reserve(
+                installation, job_id=active_job.pk, decision=decision, trigger=trigger, now=now
+            )
+        elif decision.action == Action.START:
             decision = _start_job(
                 installation,
                 decision=decision,
@@ -157,6 +165,7 @@ def _start_job(
                 since=since,
                 repository_ids=repository_ids,
                 progress_total=len(repository_ids),
+                keeps_reserve=trigger == Trigger.CRON,
             )
     except IntegrityError:
         # Another request won the race for the one active job.
@@ -172,6 +181,33 @@ def _start_job(
         **manual,
     )
     job_id = job.pk
+    transaction.on_commit(lambda: enqueue_job(job_id=job_id))
+    return decision.with_job(job_id)
+
+
+def _release_reserve(
+    installation: Installation,
+    *,
+    job_id: int,
+    decision: SyncDecision,
+    trigger: Trigger,
+    now: datetime,
+) -> SyncDecision:
+    """A person asked for a sync while a cron job is paused at the reserve: the job
+    resumes now and may spend down to the minimum. Conditional on the pause, so a
+    worker that took the job meanwhile wins and the request is `already_syncing`."""
+    released = IngestionJob.objects.filter(
+        pk=job_id, status=JobStatus.BLOCKED, blocked_reason=BUDGET_RESERVE, keeps_reserve=True
+    ).update(keeps_reserve=False, blocked_until=None, blocked_reason="", updated_at=now)
+    if not released:
+        return SyncDecision(Action.SKIP, Reason.ALREADY_SYNCING)
+    installation.sync_status = InstallationSyncStatus.SYNCING
+    installation.blocked_until = None
+    fields = ["sync_status", "blocked_until", "updated_at"]
+    if trigger == Trigger.MANUAL:
+        installation.last_manual_sync_at = now
+        fields.append("last_manual_sync_at")
+    installation.save(update_fields=fields)
     transaction.on_commit(lambda: enqueue_job(job_id=job_id))
     return decision.with_job(job_id)
 

@@ -36,7 +36,7 @@ from sync.policy import (
     inactive_message,
     user_message,
 )
-from sync.state import policy_config, sync_state_for
+from sync.state import paused_for_reserve, policy_config, sync_state_for
 from sync.wording import partial_failure_message
 
 # How long the banner says "Synced 12 repositories, 340 new events" after a job ends.
@@ -263,6 +263,8 @@ def _statuses(installations: QuerySet[Installation], now: datetime) -> list[Sync
             "events_ingested",
             "current_repository",
             "blocked_until",
+            "blocked_reason",
+            "keeps_reserve",
             "started_at",
             "created_at",
         )
@@ -303,6 +305,7 @@ def _build(
         has_owner=bool(installation.has_owner),
         active_repository_count=installation.active_repository_count or 0,
         has_active_job=active_job is not None,
+        active_job_paused_for_reserve=paused_for_reserve(active_job),
     )
     decision = evaluate(policy_state, "manual", now, config)
     can_sync_now = decision.action == Action.START

@@ -141,12 +141,14 @@ def job_block(
         job = job_locked(lease)
         job.transition(JobStatus.BLOCKED)
         job.blocked_until = until
+        job.blocked_reason = reason
         job.lease_token = None
         job.lease_expires_at = None
         job.save(
             update_fields=[
                 "status",
                 "blocked_until",
+                "blocked_reason",
                 "lease_token",
                 "lease_expires_at",
                 "updated_at",

@@ -64,6 +64,7 @@ def job_claim(*, job_id: int, now: datetime | None = None) -> Lease | None:
             lease_token=token,
             lease_expires_at=now + lease_seconds(),
             blocked_until=None,
+            blocked_reason="",
             started_at=Coalesce(F("started_at"), now),
             updated_at=now,
         )

@@ -42,6 +42,8 @@ from integrations.models import (
     sync_status_move,
 )
 from sync.models import IngestionJob
+from sync.policy import budget_floor
+from sync.state import BUDGET_RESERVE, policy_config
 from sync.worker.endings import (
     job_block,
     job_complete,
@@ -116,6 +118,7 @@ class _JobRunner:
         self.claimed_at = claimed_at
         self.events_ingested = job.events_ingested
         self.stored_budget = _stored_budget(self.installation, claimed_at)
+        self.keeps_reserve = job.keeps_reserve
         self.deadline = time.monotonic() + settings.SYNC_SLICE_SECONDS
         self.requests = 0
         self.client: GitHubClient | None = None
@@ -137,7 +140,7 @@ class _JobRunner:
                 self.client = client_from_settings(self.installation.github_id)
                 self._repositories()
             except _Pause as pause:
-                self._block(pause.until, "budget_reserve")
+                self._block(pause.until, BUDGET_RESERVE)
                 return Outcome.BLOCKED
             except RateLimited as exc:
                 if exc.rate_limit is not None:
@@ -253,15 +256,15 @@ class _JobRunner:
             raise _SliceOver
 
     def _reserve_reached(self) -> datetime | None:
-        """When the remaining budget is down to the reserve: the time to wait until."""
+        """When the remaining budget is below the job's floor (the minimum, plus the cron
+        reserve for a job cron started): the time to wait until."""
         budget = self.last_rate_limit
-        if (
-            budget is not None
-            and budget.remaining is not None
-            and budget.remaining <= settings.SYNC_MIN_BUDGET
-            and budget.reset_at is not None
-            and budget.reset_at + RESET_MARGIN > timezone.now()
-        ):
+        if budget is None or budget.remaining is None or budget.reset_at is None:
+            return None
+        floor = budget_floor(
+            keeps_reserve=self.keeps_reserve, limit=budget.limit, config=policy_config()
+        )
+        if budget.remaining < floor and budget.reset_at + RESET_MARGIN > timezone.now():
             return budget.reset_at + RESET_MARGIN
         return None
 

@@ -18,6 +18,7 @@ from sync.policy import (
     SyncDecision,
     SyncState,
     Trigger,
+    budget_floor,
     evaluate,
     sync_window,
     user_message,
@@ -202,7 +203,9 @@ def budget_state(remaining: int, reset_in: timedelta = timedelta(minutes=30)) ->
         ("admin", 101, Reason.READY),
         ("webhook", 99, Reason.RATE_LIMITED),
         ("manual", 100, Reason.READY),
-        ("cron", 599, Reason.RATE_LIMITED),
+        ("cron", 99, Reason.RATE_LIMITED),
+        ("cron", 100, Reason.BUDGET_RESERVED),
+        ("cron", 599, Reason.BUDGET_RESERVED),
         ("cron", 600, Reason.READY),
         ("cron", 601, Reason.READY),
     ],
@@ -213,15 +216,109 @@ def test_budget_boundaries(trigger: str, remaining: int, expected: Reason) -> No
 
 
 def test_budget_block_reports_reset_and_budgets() -> None:
-    state = replace(budget_state(550), last_synced_at=NOW - timedelta(days=1))
+    state = replace(budget_state(50), last_synced_at=NOW - timedelta(days=1))
     decision = decide(state, "cron")
     assert decision.action == Action.BLOCK
     assert decision.metadata == {
         "blocked_until": NOW + timedelta(minutes=30),
         "required_budget": 600,
-        "available_budget": 550,
+        "available_budget": 50,
     }
     assert user_message(decision) == "GitHub rate limit reached. Sync resumes at 14:30 UTC."
+
+
+def test_a_cron_request_refused_for_the_reserve_is_a_skip_until_the_reset() -> None:
+    state = replace(budget_state(550), last_synced_at=NOW - timedelta(days=1))
+    decision = decide(state, "cron")
+    assert (decision.action, decision.reason) == (Action.SKIP, Reason.BUDGET_RESERVED)
+    assert decision.metadata == {
+        "next_due_at": NOW + timedelta(minutes=30),
+        "required_budget": 600,
+        "available_budget": 550,
+    }
+    assert user_message(decision) == (
+        "GitHub budget kept for people and webhooks. Next automatic sync at 14:30 UTC."
+    )
+    # A person or a webhook may still start a sync on that budget.
+    for trigger in ("manual", "admin", "webhook"):
+        assert decide(state, trigger).started, trigger
+
+
+@pytest.mark.parametrize(
+    ("limit", "remaining", "trigger", "expected"),
+    [
+        (60, 60, "admin", Reason.READY),  # a full small window is enough
+        (60, 60, "cron", Reason.READY),
+        (60, 59, "admin", Reason.RATE_LIMITED),
+        (550, 550, "cron", Reason.READY),
+        (550, 549, "cron", Reason.BUDGET_RESERVED),
+    ],
+)
+def test_a_limit_below_the_requirement_never_crashes_the_policy(
+    limit: int, remaining: int, trigger: str, expected: Reason
+) -> None:
+    state = replace(
+        budget_state(remaining),
+        rate_limit_limit=limit,
+        last_synced_at=NOW - timedelta(days=1),
+    )
+    assert decide(state, trigger).reason == expected
+
+
+def test_a_limit_below_the_requirement_with_no_known_reset_never_crashes() -> None:
+    state = replace(HEALTHY, rate_limit_limit=60, rate_limit_remaining=10, rate_limit_reset_at=None)
+    assert decide(state).started  # unknown reset: the stored number is not trusted
+
+
+PAUSED_CRON_JOB = replace(
+    budget_state(400),
+    has_active_job=True,
+    active_job_paused_for_reserve=True,
+    blocked_until=NOW + timedelta(minutes=30),  # the job's own pause, on the installation
+    last_synced_at=NOW - timedelta(days=1),
+)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "expected"),
+    [
+        ("manual", Reason.READY),
+        ("admin", Reason.READY),
+        ("webhook", Reason.ALREADY_SYNCING),
+        ("cron", Reason.ALREADY_SYNCING),
+        ("maintenance", Reason.ALREADY_SYNCING),
+    ],
+)
+def test_sync_now_on_a_cron_job_paused_at_the_reserve_lets_it_resume(
+    trigger: str, expected: Reason
+) -> None:
+    assert decide(PAUSED_CRON_JOB, trigger).reason == expected
+
+
+def test_sync_now_on_a_paused_cron_job_still_needs_the_minimum_and_the_cooldown() -> None:
+    below_minimum = replace(PAUSED_CRON_JOB, rate_limit_remaining=99)
+    assert decide(below_minimum, "manual").reason == Reason.RATE_LIMITED
+    cooling = replace(PAUSED_CRON_JOB, last_manual_sync_at=NOW - timedelta(minutes=5))
+    assert decide(cooling, "manual").reason == Reason.COOLDOWN_ACTIVE
+    not_paused = replace(PAUSED_CRON_JOB, active_job_paused_for_reserve=False)
+    assert decide(not_paused, "manual").reason == Reason.ALREADY_SYNCING
+
+
+@pytest.mark.parametrize(
+    ("keeps_reserve", "limit", "expected"),
+    [
+        (False, 5000, 100),
+        (True, 5000, 600),
+        (True, 600, 100),  # the limit cannot hold the reserve: the minimum still
+        (True, 601, 600),
+        (False, 100, 0),  # nor the minimum: nothing is kept back
+        (False, None, 100),
+    ],
+)
+def test_budget_floor_is_the_strictest_rule_the_limit_can_hold(
+    keeps_reserve: bool, limit: int | None, expected: int
+) -> None:
+    assert budget_floor(keeps_reserve=keeps_reserve, limit=limit, config=CONFIG) == expected
 
 
 def test_budget_block_caps_a_far_future_reset() -> None:

@@ -237,3 +237,72 @@ def test_64_concurrent_processes_create_exactly_one_job() -> None:
         results = pool.starmap(gate_probe.request_once, [(installation.pk, barrier)] * 64)
     manager.shutdown()
     _assert_exactly_one_start(results, installation)
+
+
+def _low_budget(remaining: int) -> dict:
+    """A budget of `remaining` until a reset half an hour away; synced a day ago."""
+    return {
+        "rate_limit_limit": 5000,
+        "rate_limit_remaining": remaining,
+        "rate_limit_reset_at": timezone.now() + timedelta(minutes=30),
+        "last_synced_at": timezone.now() - timedelta(days=1),
+    }
+
+
+def test_a_cron_request_refused_for_the_reserve_changes_nothing_on_the_installation() -> None:
+    from sync.status import get_status
+
+    installation = make_installation(**_low_budget(300))
+    before = Installation.objects.filter(pk=installation.pk).values().get()
+
+    decision = request_sync(installation_id=installation.pk, trigger="cron")
+
+    assert (decision.action, decision.reason) == (Action.SKIP, Reason.BUDGET_RESERVED)
+    assert Installation.objects.filter(pk=installation.pk).values().get() == before
+    status = get_status(Installation.objects.get(pk=installation.pk), timezone.now())
+    assert status.state == "idle" and status.blocked_until is None
+    assert status.can_sync_now  # "Sync now" is not disabled by the cron reserve
+    assert request_sync(installation_id=installation.pk, trigger="manual").started
+
+
+def _paused_cron_job(installation: Installation) -> IngestionJob:
+    """A job cron started, paused by its worker at the reserve (as job_block leaves it)."""
+    decision = request_sync(installation_id=installation.pk, trigger="cron")
+    job = started_job(decision)
+    assert job.keeps_reserve
+    until = timezone.now() + timedelta(minutes=30)
+    IngestionJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.BLOCKED, blocked_until=until, blocked_reason="budget_reserve"
+    )
+    Installation.objects.filter(pk=installation.pk).update(
+        sync_status=InstallationSyncStatus.BLOCKED, blocked_until=until, **_low_budget(400)
+    )
+    return job
+
+
+def test_sync_now_on_a_cron_job_paused_at_the_reserve_resumes_it_at_once() -> None:
+    from sync.status import get_status
+    from sync.worker import job_claim
+
+    installation = make_installation(last_synced_at=timezone.now() - timedelta(days=1))
+    job = _paused_cron_job(installation)
+    status = get_status(Installation.objects.get(pk=installation.pk), timezone.now())
+    assert status.state == "blocked" and status.can_sync_now
+
+    assert request_sync(installation_id=installation.pk, trigger="webhook").reason == (
+        Reason.ALREADY_SYNCING
+    )
+    decision = request_sync(installation_id=installation.pk, trigger="manual")
+
+    assert (decision.action, decision.job_id) == (Action.START, job.pk)
+    assert IngestionJob.objects.filter(installation=installation).count() == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.BLOCKED and not job.keeps_reserve
+    assert job.blocked_until is None  # claimable now, by a worker whatever its clock
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.SYNCING
+    assert installation.blocked_until is None and installation.last_manual_sync_at is not None
+    assert job_claim(job_id=job.pk) is not None
+    # Once resumed it is an ordinary active job.
+    again = request_sync(installation_id=installation.pk, trigger="manual")
+    assert again.reason == Reason.ALREADY_SYNCING

@@ -52,7 +52,7 @@ def test_prefetching_stops_at_the_budget_reserve(
 
     assert job_run(job_id=job_id) == Outcome.BLOCKED
 
-    assert world.sim.server.stats()["budgets"][1001]["remaining"] == 5
+    assert world.sim.server.stats()["budgets"][1001]["remaining"] == 4  # floor 5, minus one
     world.sim.server.set_budget(1001, remaining=5000, limit=5000, reset_in=3600)
     time_passes_until_unblocked(job_id, sim=world.sim)
     assert drive(job_id, sim=world.sim)[-1] == Outcome.COMPLETED

@@ -193,7 +193,7 @@ def test_job_is_blocked_with_blocked_until_at_the_reset_and_the_installation_too
     assert _run_once(job_id) == Outcome.NOT_CLAIMED
 
 
-def test_budget_reserve_pauses_before_the_limit_and_never_spends_the_reserve(
+def test_budget_reserve_pauses_before_the_limit_requesting_only_while_the_minimum_remains(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
     fast_settings.SYNC_MIN_BUDGET = 5
@@ -211,11 +211,59 @@ def test_budget_reserve_pauses_before_the_limit_and_never_spends_the_reserve(
                 time_passes_until_unblocked(job_id, sim=world.sim)
             assert len(outcomes) < 30
 
-    assert remaining_at_pause and all(r == 5 for r in remaining_at_pause)
+    assert remaining_at_pause and all(r == 4 for r in remaining_at_pause)  # never below 5 - 1
     assert {b["reason"] for b in _events(logs, "sync.job.blocked")} == {"budget_reserve"}
     assert world.sim.server.stats()["requests_by_status"].get(403, 0) == 0
     job = IngestionJob.objects.get(pk=job_id)
     assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
+
+
+def test_a_job_started_at_exactly_the_minimum_budget_makes_progress_before_it_pauses(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    """The policy starts at remaining == minimum; the worker makes a request at that
+    budget too (the same comparison), so "Sync started" is not followed by "Paused"
+    before anything happened."""
+    fast_settings.SYNC_MIN_BUDGET = 5
+    world = start_world(size="1x1x10")
+    world.sim.server.set_budget(1001, remaining=5, limit=5000, reset_in=30)
+    installation = world.installation()
+    reset = timezone.now() + timedelta(seconds=30)
+    type(installation).objects.filter(pk=installation.pk).update(
+        rate_limit_limit=5000, rate_limit_remaining=5, rate_limit_reset_at=reset
+    )
+    job_id = start_job(installation)
+
+    assert _run_once(job_id) == Outcome.BLOCKED
+
+    assert world.spent(1001) == 1
+    assert IngestionJob.objects.get(pk=job_id).events_ingested > 0
+
+
+def test_a_cron_job_pauses_at_the_reserve_and_sync_now_lets_it_spend_down_to_the_minimum(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    from sync.services import request_sync
+
+    fast_settings.SYNC_MIN_BUDGET = 5
+    fast_settings.SYNC_CRON_RESERVE = 10
+    world = start_world(size="1x2x16", budget=25, window_seconds=60)
+    installation = world.installation()
+    job_id = start_job(installation, trigger="cron")
+
+    with capture_logs() as logs:
+        assert _run_once(job_id) == Outcome.BLOCKED
+    assert world.sim.server.stats()["budgets"][1001]["remaining"] == 14  # floor 15
+    assert [b["reason"] for b in _events(logs, "sync.job.blocked")] == ["budget_reserve"]
+    installation.refresh_from_db()
+    assert installation.rate_limit_remaining == 14
+
+    decision = request_sync(installation_id=installation.pk, trigger="manual")
+    assert (str(decision.action), decision.job_id) == ("start", job_id)
+
+    assert _run_once(job_id) == Outcome.BLOCKED  # at once, down to the minimum
+    assert world.sim.server.stats()["budgets"][1001]["remaining"] == 4  # floor 5
+    assert world.sim.server.stats()["requests_by_status"].get(403, 0) == 0
 
 
 def test_secondary_rate_limit_blocks_for_retry_after_then_completes(
