@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -93,6 +93,32 @@ class _Pause(Exception):
 
 class _SliceOver(Exception):
     """This task run has had its time slice."""
+
+
+# Never turned into a failure: the control flow of a run, GitHub's answers the run
+# handles itself, and the database going away (the worker reconnects; a task that died
+# with it is recovered by maintenance as a dead worker).
+UNEXPECTED_SPARED: tuple[type[BaseException], ...] = (
+    _Pause,
+    _SliceOver,
+    LeaseLost,
+    RateLimited,
+    TransientError,
+    AuthenticationFailed,
+    GitHubNotConfigured,
+    OperationalError,
+    InterfaceError,
+)
+UNEXPECTED_MESSAGE_MAX = 200
+
+
+def unexpected_message(exc: BaseException) -> str:
+    """A short, one-line description of an unexpected error (the log has the rest)."""
+    detail = " ".join(str(exc).split())
+    message = f"Unexpected error: {type(exc).__name__}" + (f": {detail}" if detail else "")
+    if len(message) > UNEXPECTED_MESSAGE_MAX:
+        message = message[: UNEXPECTED_MESSAGE_MAX - 1] + "…"
+    return message
 
 
 def job_run(*, job_id: int) -> Outcome:
@@ -174,6 +200,17 @@ class _JobRunner:
         except LeaseLost:
             log.warning("sync.job.lease_lost", job_id=self.job.pk)
             return Outcome.LEASE_LOST
+        except UNEXPECTED_SPARED:
+            raise
+        except Exception as exc:  # a bug outside any one repository: fail, never stuck
+            log.exception("sync.job.unexpected_error", job_id=self.job.pk)
+            job_fail_leased(
+                lease=self.lease,
+                error=unexpected_message(exc),
+                kind=ErrorKind.INTERNAL,
+                rate_limit=self.last_rate_limit,
+            )
+            return Outcome.FAILED
 
     def _block(self, until: datetime, reason: str) -> None:
         job_block(lease=self.lease, until=until, reason=reason, rate_limit=self.last_rate_limit)
@@ -207,6 +244,12 @@ class _JobRunner:
             except (RateLimited, TransientError, AuthenticationFailed, GitHubNotConfigured):
                 raise
             except GitHubError as exc:  # 404 gone, 403 no access, 451, other 4xx
+                cursor = self._fail_repository(repository, cursor, exc)
+                continue
+            except UNEXPECTED_SPARED:
+                raise
+            except Exception as exc:  # a malformed item, a value no column holds, a bug
+                log.exception("sync.repository.unexpected_error", repository=repository.full_name)
                 cursor = self._fail_repository(repository, cursor, exc)
                 continue
             cursor = Cursor.for_repository(cursor.repo_index + 1)
@@ -343,20 +386,28 @@ class _JobRunner:
         self._progress(following.repo_index)
         return following
 
-    def _fail_repository(self, repository: Repository, cursor: Cursor, exc: GitHubError) -> Cursor:
-        """Record the repository's failure on the job and the repository; go on."""
+    def _fail_repository(self, repository: Repository, cursor: Cursor, exc: Exception) -> Cursor:
+        """Record the repository's failure on the job and the repository; go on. GitHub
+        refusing the repository, or anything unexpected (kind `internal`, a short
+        message; the traceback was logged once by the caller)."""
         following = Cursor.for_repository(cursor.repo_index + 1)
-        error = str(exc)
-        kind = (
-            ErrorKind.UNAVAILABLE if isinstance(exc, RepositoryUnavailable) else ErrorKind.INTERNAL
-        )
+        if isinstance(exc, GitHubError):
+            error = str(exc)
+            status: int | None = exc.status
+            kind = (
+                ErrorKind.UNAVAILABLE
+                if isinstance(exc, RepositoryUnavailable)
+                else ErrorKind.INTERNAL
+            )
+        else:
+            status, kind, error = None, ErrorKind.INTERNAL, unexpected_message(exc)
         with transaction.atomic():
             job = job_locked(self.lease)
             job.failures = [
                 *job.failures,
                 {
                     "repository": repository.full_name,
-                    "status": exc.status,
+                    "status": status,
                     "kind": str(kind),
                     "error": error,
                 },
@@ -376,14 +427,14 @@ class _JobRunner:
             Repository.objects.filter(pk=repository.pk).update(
                 last_error=error,
                 last_error_kind=kind,
-                last_error_status=exc.status,
+                last_error_status=status,
                 updated_at=timezone.now(),
             )
         log.warning(
             "sync.repository.failed",
             job_id=self.job.pk,
             repository=repository.full_name,
-            status=exc.status,
+            status=status,
             error_kind=str(kind),
             error=error,
         )

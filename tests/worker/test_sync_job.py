@@ -266,6 +266,50 @@ def test_a_cron_job_pauses_at_the_reserve_and_sync_now_lets_it_spend_down_to_the
     assert world.sim.server.stats()["requests_by_status"].get(403, 0) == 0
 
 
+def _poison(world: World) -> str:
+    """Comments whose author id no column can hold, in the installation's first
+    repository with comments. Returns that repository's name."""
+    from simulator.dataset import User
+
+    for repo in world.sim.dataset.installations[1001].repositories:
+        if repo.comments:
+            for comment in repo.comments:
+                comment.user = User(login="poison", id=2**70)
+            return repo.full_name
+    raise AssertionError("no repository with comments")
+
+
+def test_an_unexpected_error_fails_that_repository_and_the_job_goes_on(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    world = start_world(size="1x3x10")
+    poisoned = _poison(world)
+    installation = world.installation()
+    job_id = start_job(installation)
+
+    with capture_logs() as logs:
+        assert drive(job_id) == [Outcome.COMPLETED]
+
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.lease_token is None and job.progress_current == job.progress_total == 3
+    (failure,) = job.failures
+    assert failure["repository"] == poisoned and failure["kind"] == "internal"
+    assert failure["error"].startswith("Unexpected error: ValueError")
+    assert len(failure["error"]) <= 200 and "\n" not in failure["error"]
+    tracebacks = [e for e in logs if e.get("exc_info")]
+    assert [e["event"] for e in tracebacks] == ["sync.repository.unexpected_error"]
+    stored = {key for key in stored_events(installation) if key[0] != poisoned}
+    expected = {key for key in world.expected(1001, job.since) if key[0] != poisoned}
+    assert expected <= stored  # every other repository complete
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.IDLE
+    assert installation.last_sync_error == "1 repository could not be synced"
+
+    # The poison stays: every later sync still completes the rest.
+    later = sync_once(installation, full=True)
+    assert [f["repository"] for f in later.failures] == [poisoned]
+
+
 def test_secondary_rate_limit_blocks_for_retry_after_then_completes(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
