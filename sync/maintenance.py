@@ -7,6 +7,8 @@ ask for a `maintenance` sync of each installation (the policy decides which are 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -84,15 +86,27 @@ def jobs_recover(*, now: datetime | None = None) -> list[Recovery]:
     recoveries: list[Recovery] = []
     dead = IngestionJob.objects.filter(_dead_worker(now)).values_list("pk", "lease_token")
     for job_id, token in dead:
-        recovery = _release_dead(job_id, token=token, now=now)
-        if recovery is not None:
-            recoveries.append(recovery)
+        with _one_of_many("job", job_id):
+            recovery = _release_dead(job_id, token=token, now=now)
+            if recovery is not None:
+                recoveries.append(recovery)
     for why, condition in _waiting_conditions(now):
         for job_id in IngestionJob.objects.filter(condition).values_list("pk", flat=True):
-            if _send_again(job_id, condition=condition, now=now):
-                recoveries.append(Recovery(job_id, why, "requeued"))
-                log.info("maintenance.recovered", job_id=job_id, why=why, action="requeued")
+            with _one_of_many("job", job_id):
+                if _send_again(job_id, condition=condition, now=now):
+                    recoveries.append(Recovery(job_id, why, "requeued"))
+                    log.info("maintenance.recovered", job_id=job_id, why=why, action="requeued")
     return recoveries
+
+
+@contextmanager
+def _one_of_many(what: str, pk: int) -> Iterator[None]:
+    """One job or installation the pass cannot handle is logged with its traceback; the
+    pass goes on for the others."""
+    try:
+        yield
+    except Exception:
+        log.exception("maintenance.item_failed", item=what, pk=pk)
 
 
 def _send_again(job_id: int, *, condition: Q, now: datetime) -> bool:
@@ -141,7 +155,7 @@ def stale_flags_repair(*, now: datetime | None = None) -> list[int]:
     )
     repaired: list[int] = []
     for pk in Installation.objects.filter(stale).values_list("pk", flat=True):
-        with transaction.atomic():
+        with _one_of_many("installation", pk), transaction.atomic():
             installation = Installation.objects.select_for_update().filter(pk=pk).first()
             if (
                 installation is None

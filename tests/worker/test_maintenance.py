@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -331,3 +331,26 @@ def test_maintenance_sends_again_a_webhook_delivery_a_broker_outage_left_unproce
     report = maintenance_run()
 
     assert report.redriven_deliveries == 1
+
+
+def test_one_bad_installation_never_aborts_the_cron_or_maintenance_pass_for_everyone(
+    lease: timedelta,
+) -> None:
+    # A row no rule expected: synced at the dawn of time, its window underflows.
+    bad = make_installation(repos=1, last_synced_at=datetime(1, 1, 1, 0, 30, tzinfo=UTC))
+    good = make_installation(repos=1)
+
+    with capture_logs() as logs:
+        cron = request_periodic_syncs()
+        report = maintenance_run()
+
+    assert cron == 1
+    assert IngestionJob.objects.filter(installation=good).count() == 1
+    assert not IngestionJob.objects.filter(installation=bad).exists()
+    assert bad.github_id not in report.decisions
+    failed = [e for e in logs if e["event"] == "sync.periodic.request_failed"]
+    assert [(e["installation_id"], e["trigger"]) for e in failed] == [
+        (bad.github_id, "cron"),
+        (bad.github_id, "maintenance"),
+    ]
+    assert all(e.get("exc_info") for e in failed)
