@@ -123,17 +123,23 @@ if CELERY_BROKER_IS_EMBEDDED:
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "socket_connect_timeout": 3,
+        "socket_connect_timeout": 2,
         "socket_timeout": 10,
-        "visibility_timeout": 3600,
+        # Redis hands an unacknowledged message to another worker after this. It must
+        # outlast the longest `eta` the worker schedules (a block of at most 65 minutes
+        # plus jitter), or a blocked job's message would be delivered twice.
+        "visibility_timeout": 2 * 3600,
     }
-CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish against an unreachable broker gives up within ~4 s (two connection attempts)
+# so the webhook still answers well inside GitHub's 10 s; the delivery or job stays in
+# the database and maintenance sends it later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 2,
+    "max_retries": 1,
     "interval_start": 0,
     "interval_step": 0.2,
-    "interval_max": 0.5,
+    "interval_max": 0.2,
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -3,6 +3,7 @@ installed; bad values are refused with a clear message."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -87,3 +88,21 @@ def test_a_non_numeric_sync_setting_is_a_clear_error() -> None:
     out = settings_of("s.SYNC_MIN_BUDGET", SYNC_MIN_BUDGET="lots")
     assert out.returncode != 0
     assert "SYNC_MIN_BUDGET must be an integer, got 'lots'" in out.stderr
+
+
+def test_redis_visibility_timeout_outlasts_the_longest_eta_the_worker_schedules() -> None:
+    from sync.policy import BLOCKED_UNTIL_CAP
+    from sync.worker.endings import JITTER_MAX_SECONDS, RETRY_BACKOFF_CAP_SECONDS
+
+    out = settings_of(
+        "s.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'],"
+        " s.CELERY_BROKER_TRANSPORT_OPTIONS['socket_connect_timeout'],"
+        " s.CELERY_TASK_PUBLISH_RETRY_POLICY['max_retries']",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/7",
+    )
+    assert out.returncode == 0, out.stderr
+    visibility, connect, retries = ast.literal_eval(out.stdout)
+    longest_eta = max(BLOCKED_UNTIL_CAP.total_seconds(), RETRY_BACKOFF_CAP_SECONDS)
+    assert visibility > longest_eta + JITTER_MAX_SECONDS + 60
+    # A publish against an unreachable Redis gives up well inside GitHub's 10 s.
+    assert (retries + 1) * connect <= 5

@@ -32,15 +32,20 @@ from sync.worker.lease import (
 log = structlog.get_logger("sync.worker")
 
 RETRY_BACKOFF_CAP_SECONDS = 300.0
+JITTER_MIN_SECONDS = 3.0
+JITTER_MAX_SECONDS = 30.0
 
 
 def _enqueue_after_commit(job_id: int, eta: datetime | None = None) -> None:
     transaction.on_commit(lambda: enqueue_job(job_id=job_id, eta=eta))
 
 
-def _jitter(wait: timedelta) -> timedelta:
-    """A little spread so jobs blocked by one reset do not all wake in the same second."""
-    return timedelta(seconds=random.uniform(0.0, min(30.0, 0.5 + wait.total_seconds() * 0.02)))
+def eta_jitter(wait: timedelta) -> timedelta:
+    """A little spread so jobs blocked by one reset do not all wake in the same second,
+    and never less than JITTER_MIN_SECONDS: a worker whose clock is a little behind
+    the one that blocked the job still finds it claimable when the message arrives."""
+    spread = min(JITTER_MAX_SECONDS, JITTER_MIN_SECONDS + 0.5 + wait.total_seconds() * 0.02)
+    return timedelta(seconds=random.uniform(JITTER_MIN_SECONDS, spread))
 
 
 def job_complete(*, lease: Lease, rate_limit: RateLimit | None) -> IngestionJob:
@@ -160,7 +165,7 @@ def job_block(
             blocked_until=until,
             **budget_fields(rate_limit),
         )
-        _enqueue_after_commit(job.pk, eta=until + _jitter(until - now))
+        _enqueue_after_commit(job.pk, eta=until + eta_jitter(until - now))
     log.info("sync.job.blocked", job_id=job.pk, blocked_until=until.isoformat(), reason=reason)
     return until
 
@@ -194,7 +199,7 @@ def job_retry_later(
         job.lease_expires_at = now + lease_seconds()
         job.save(update_fields=["attempts", "lease_token", "lease_expires_at", "updated_at"])
         wait = timedelta(seconds=min(RETRY_BACKOFF_CAP_SECONDS, 2.0**job.attempts))
-        _enqueue_after_commit(job.pk, eta=now + wait + _jitter(wait))
+        _enqueue_after_commit(job.pk, eta=now + wait + eta_jitter(wait))
     log.warning(
         "sync.job.retrying",
         job_id=job.pk,

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import ModelEntry
 from structlog.testing import capture_logs
 
 from config.celery import app as celery_app
@@ -295,6 +296,14 @@ def test_beat_schedules_exist_after_migrate_and_name_registered_tasks(settings: 
             "seconds",
         )
         assert task.task in celery_app.tasks
+
+
+def test_beat_messages_expire_after_one_interval_so_an_outage_leaves_no_burst(
+    settings: Any,
+) -> None:
+    for task in PeriodicTask.objects.filter(name__startswith="ghsync:"):
+        entry = ModelEntry(task, app=celery_app)
+        assert entry.options["expires"] == settings.SYNC_BEAT_INTERVAL_SECONDS, task.name
 
 
 def test_periodic_task_requests_a_cron_sync_of_each_active_installation_and_beats() -> None:

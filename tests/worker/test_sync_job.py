@@ -601,3 +601,15 @@ def test_no_follow_up_sync_when_the_snapshot_covered_every_repository(
     installation = world.installation()
     assert drive(start_job(installation)) == [Outcome.COMPLETED]
     assert IngestionJob.objects.filter(installation=installation).count() == 1
+
+
+@pytest.mark.parametrize("wait_seconds", [0, 1, 60, 3600, 3900])
+def test_a_blocked_jobs_eta_leaves_a_worker_a_few_seconds_behind_time_to_claim_it(
+    wait_seconds: int,
+) -> None:
+    from sync.worker.endings import JITTER_MAX_SECONDS, JITTER_MIN_SECONDS, eta_jitter
+
+    for _ in range(200):
+        jitter = eta_jitter(timedelta(seconds=wait_seconds)).total_seconds()
+        assert JITTER_MIN_SECONDS <= jitter <= JITTER_MAX_SECONDS
+    assert JITTER_MIN_SECONDS >= 3
