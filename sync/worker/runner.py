@@ -36,13 +36,14 @@ from integrations.github.client import (
 from integrations.models import (
     ErrorKind,
     Installation,
+    InstallationStatus,
     InstallationSyncStatus,
     Repository,
     StreamState,
     sync_status_move,
 )
 from sync.models import IngestionJob
-from sync.policy import budget_floor
+from sync.policy import budget_floor, inactive_message
 from sync.state import BUDGET_RESERVE, policy_config
 from sync.worker.endings import (
     job_block,
@@ -95,12 +96,20 @@ class _SliceOver(Exception):
     """This task run has had its time slice."""
 
 
+class _Stopped(Exception):
+    """The installation was suspended or removed while the job ran."""
+
+    def __init__(self, installation_status: str) -> None:
+        super().__init__(inactive_message(installation_status))
+
+
 # Never turned into a failure: the control flow of a run, GitHub's answers the run
 # handles itself, and the database going away (the worker reconnects; a task that died
 # with it is recovered by maintenance as a dead worker).
 UNEXPECTED_SPARED: tuple[type[BaseException], ...] = (
     _Pause,
     _SliceOver,
+    _Stopped,
     LeaseLost,
     RateLimited,
     TransientError,
@@ -195,6 +204,16 @@ class _JobRunner:
                     rate_limit=self.last_rate_limit,
                 )
                 return Outcome.FAILED
+            except _Stopped as stop:
+                if self.client is not None:  # its token must not outlive the installation
+                    self.client.app.forget_token(self.installation.github_id)
+                job_fail_leased(
+                    lease=self.lease,
+                    error=str(stop),
+                    kind=ErrorKind.SUSPENDED,
+                    rate_limit=self.last_rate_limit,
+                )
+                return Outcome.FAILED
             job_complete(lease=self.lease, rate_limit=self.last_rate_limit)
             return Outcome.COMPLETED
         except LeaseLost:
@@ -267,6 +286,7 @@ class _JobRunner:
         )
         try:
             while not cursor.finished:
+                self._still_active()
                 if not reader.prefetching:  # else the request was made already
                     self._before_request()
                 step = reader.step(cursor)
@@ -290,6 +310,16 @@ class _JobRunner:
         if url is None or self._reserve_reached() is not None or self._slice_over():
             return
         reader.prefetch(url)
+
+    def _still_active(self) -> None:
+        """Stop at the next page once the installation is suspended or removed."""
+        status = (
+            Installation.objects.filter(pk=self.installation.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status != InstallationStatus.ACTIVE:
+            raise _Stopped(status or InstallationStatus.DELETED)
 
     def _before_request(self) -> None:
         until = self._reserve_reached()

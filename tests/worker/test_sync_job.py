@@ -613,3 +613,37 @@ def test_a_blocked_jobs_eta_leaves_a_worker_a_few_seconds_behind_time_to_claim_i
         jitter = eta_jitter(timedelta(seconds=wait_seconds)).total_seconds()
         assert JITTER_MIN_SECONDS <= jitter <= JITTER_MAX_SECONDS
     assert JITTER_MIN_SECONDS >= 3
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("suspended", "This installation is suspended"),
+        ("deleted", "This installation was removed from GitHub"),
+    ],
+)
+def test_suspending_or_removing_an_installation_stops_its_active_job_at_the_next_page(
+    start_world: StartWorld, fast_settings: Any, status: str, message: str
+) -> None:
+    from integrations.services import installation_status_set
+
+    fast_settings.SYNC_SLICE_SECONDS = 0  # one page a task run
+    world = start_world(size="1x2x10")
+    installation = world.installation()
+    job_id = start_job(installation)
+    assert _run_once(job_id) == Outcome.SLICED
+    tokens = world.sim.server.stats()["tokens_issued"]
+    spent = world.spent(1001)
+
+    assert installation_status_set(github_id=1001, status=status)  # the webhook's service
+    assert _run_once(job_id) == Outcome.FAILED
+
+    assert world.spent(1001) == spent  # not one more request
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.FAILED and job.error == message and job.lease_token is None
+    installation.refresh_from_db()
+    assert installation.last_sync_error == message
+    # Its cached token was dropped: back in service, the next job asks for a new one.
+    installation_status_set(github_id=1001, status="active")
+    sync_once(installation)
+    assert world.sim.server.stats()["tokens_issued"] == tokens + 1
