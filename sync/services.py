@@ -19,7 +19,15 @@ from integrations.models import (
     Repository,
 )
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
-from sync.policy import Action, Reason, SyncDecision, Trigger, evaluate, sync_window
+from sync.policy import (
+    Action,
+    PolicyConfig,
+    Reason,
+    SyncDecision,
+    Trigger,
+    evaluate,
+    sync_window,
+)
 from sync.queue import enqueue_job
 from sync.state import BUDGET_RESERVE, paused_for_reserve, policy_config, sync_state_for
 
@@ -52,46 +60,22 @@ def request_sync(
     if since is not None and since >= now:
         raise ValueError("since must be in the past")
     config = policy_config()
-    with transaction.atomic():
-        installation = _lock_installation(installation_id)
-        active_repository_ids = list(
-            installation.repositories.filter(is_active=True)
-            .order_by("full_name", "id")
-            .values_list("id", flat=True)
-        )
-        active_job = (
-            IngestionJob.objects.filter(installation=installation, status__in=ACTIVE_JOB_STATUSES)
-            .only("status", "blocked_reason", "keeps_reserve")
-            .first()
-        )
-        has_active_job = active_job is not None
-        if not has_active_job:
-            sync_status_repair(installation=installation, now=now)
-        state = sync_state_for(
-            installation,
-            has_owner=InstallationMember.objects.filter(installation=installation).exists(),
-            active_repository_count=len(active_repository_ids),
-            has_active_job=has_active_job,
-            active_job_paused_for_reserve=paused_for_reserve(active_job),
-        )
-        decision = evaluate(state, trigger, now, config)
-        if decision.action == Action.START and active_job is not None:
-            decision = _release_reserve(
-                installation, job_id=active_job.pk, decision=decision, trigger=trigger, now=now
-            )
-        elif decision.action == Action.START:
-            decision = _start_job(
+    # Read first: the common "a job is already active" answer needs no lock, so a burst
+    # of requests for an installation that is syncing never queues on its row.
+    installation = _read_installation(installation_id)
+    decision, active_job, _ = _decide(installation, trigger=trigger, now=now, config=config)
+    if active_job is None or decision.reason != Reason.ALREADY_SYNCING:
+        with transaction.atomic():
+            installation = _lock_installation(installation_id)
+            decision = _decide_locked(
                 installation,
-                decision=decision,
                 trigger=trigger,
                 actor=actor,
-                full=full or since is not None,
+                full=full,
                 since=since,
                 now=now,
-                repository_ids=active_repository_ids,
+                config=config,
             )
-        elif decision.reason == Reason.RATE_LIMITED:
-            _refused_for_rate_limit(installation, decision.metadata["blocked_until"])
     log.info(
         "sync.request",
         installation_id=installation.github_id,
@@ -103,9 +87,71 @@ def request_sync(
     return decision
 
 
-def _lock_installation(installation_id: int) -> Installation:
+def _decide(
+    installation: Installation, *, trigger: Trigger, now: datetime, config: PolicyConfig
+) -> tuple[SyncDecision, IngestionJob | None, list[int]]:
+    """The policy's decision on what is stored now, the active job, the repositories."""
+    active_repository_ids = list(
+        installation.repositories.filter(is_active=True)
+        .order_by("full_name", "id")
+        .values_list("id", flat=True)
+    )
+    active_job = (
+        IngestionJob.objects.filter(installation=installation, status__in=ACTIVE_JOB_STATUSES)
+        .only("status", "blocked_reason", "keeps_reserve")
+        .first()
+    )
+    state = sync_state_for(
+        installation,
+        has_owner=InstallationMember.objects.filter(installation=installation).exists(),
+        active_repository_count=len(active_repository_ids),
+        has_active_job=active_job is not None,
+        active_job_paused_for_reserve=paused_for_reserve(active_job),
+    )
+    return evaluate(state, trigger, now, config), active_job, active_repository_ids
+
+
+def _decide_locked(
+    installation: Installation,
+    *,
+    trigger: Trigger,
+    actor: User | None,
+    full: bool,
+    since: datetime | None,
+    now: datetime,
+    config: PolicyConfig,
+) -> SyncDecision:
+    """Decide again holding the row lock, and act on the decision."""
+    if not IngestionJob.objects.filter(
+        installation=installation, status__in=ACTIVE_JOB_STATUSES
+    ).exists():
+        sync_status_repair(installation=installation, now=now)
+    decision, active_job, repository_ids = _decide(
+        installation, trigger=trigger, now=now, config=config
+    )
+    if decision.action == Action.START and active_job is not None:
+        return _release_reserve(
+            installation, job_id=active_job.pk, decision=decision, trigger=trigger, now=now
+        )
+    if decision.action == Action.START:
+        return _start_job(
+            installation,
+            decision=decision,
+            trigger=trigger,
+            actor=actor,
+            full=full or since is not None,
+            since=since,
+            now=now,
+            repository_ids=repository_ids,
+        )
+    if decision.reason == Reason.RATE_LIMITED:
+        _refused_for_rate_limit(installation, decision.metadata["blocked_until"])
+    return decision
+
+
+def _read_installation(installation_id: int) -> Installation:
     try:
-        return Installation.objects.select_for_update().get(pk=installation_id)
+        return Installation.objects.get(pk=installation_id)
     except Installation.DoesNotExist as exc:
         raise InstallationNotFound(f"No installation with id {installation_id}") from exc
 
@@ -119,6 +165,13 @@ def _refused_for_rate_limit(installation: Installation, blocked_until: datetime)
         installation.save(update_fields=["blocked_until", "updated_at"])
         return
     installation.move_sync_status(InstallationSyncStatus.BLOCKED, blocked_until=blocked_until)
+
+
+def _lock_installation(installation_id: int) -> Installation:
+    try:
+        return Installation.objects.select_for_update().get(pk=installation_id)
+    except Installation.DoesNotExist as exc:
+        raise InstallationNotFound(f"No installation with id {installation_id}") from exc
 
 
 def sync_status_repair(*, installation: Installation, now: datetime) -> bool:
@@ -201,13 +254,8 @@ def _release_reserve(
     ).update(keeps_reserve=False, blocked_until=None, blocked_reason="", updated_at=now)
     if not released:
         return SyncDecision(Action.SKIP, Reason.ALREADY_SYNCING)
-    installation.sync_status = InstallationSyncStatus.SYNCING
-    installation.blocked_until = None
-    fields = ["sync_status", "blocked_until", "updated_at"]
-    if trigger == Trigger.MANUAL:
-        installation.last_manual_sync_at = now
-        fields.append("last_manual_sync_at")
-    installation.save(update_fields=fields)
+    manual = {"last_manual_sync_at": now} if trigger == Trigger.MANUAL else {}
+    installation.move_sync_status(InstallationSyncStatus.SYNCING, blocked_until=None, **manual)
     transaction.on_commit(lambda: enqueue_job(job_id=job_id))
     return decision.with_job(job_id)
 

@@ -306,3 +306,40 @@ def test_sync_now_on_a_cron_job_paused_at_the_reserve_resumes_it_at_once() -> No
     # Once resumed it is an ordinary active job.
     again = request_sync(installation_id=installation.pk, trigger="manual")
     assert again.reason == Reason.ALREADY_SYNCING
+
+
+def _hold_row_lock(installation: Installation, held: threading.Event, release: threading.Event):
+    """Another transaction holding the installation's row lock (SQLite: the write lock)."""
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Installation.objects.select_for_update().get(pk=installation.pk)
+                held.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(timeout=10)
+    return thread
+
+
+def test_a_request_finding_a_job_already_active_answers_without_waiting_on_the_row_lock() -> None:
+    import time
+
+    installation = make_installation()
+    request_sync(installation_id=installation.pk, trigger="admin")
+    held, release = threading.Event(), threading.Event()
+    holder = _hold_row_lock(installation, held, release)
+    try:
+        started = time.monotonic()
+        decision = request_sync(installation_id=installation.pk, trigger="manual")
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+    assert decision.reason == Reason.ALREADY_SYNCING
+    assert elapsed < 2  # the lock is held for 30 s
