@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -141,6 +142,18 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.2,
 }
+# Two queues: webhook processing (and beat's quick passes) never waits behind a backlog
+# of sync work. A worker started without -Q consumes both (the demo, the tests); in
+# production start workers for each (`-Q webhooks`, `-Q sync`). Routes are by task name
+# (sync/queue.py).
+CELERY_TASK_QUEUES = (Queue("webhooks"), Queue("sync"))
+CELERY_TASK_DEFAULT_QUEUE = "sync"
+CELERY_TASK_ROUTES = {
+    "integrations.tasks.process_webhook_delivery": {"queue": "webhooks"},
+    "sync.tasks.request_periodic_syncs": {"queue": "webhooks"},
+    "sync.tasks.run_maintenance": {"queue": "webhooks"},
+    "sync.tasks.process_sync_job": {"queue": "sync"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
@@ -179,6 +192,11 @@ SYNC_BEAT_INTERVAL_SECONDS = env_int("SYNC_BEAT_INTERVAL_SECONDS", 300)
 # Ask for the next page while the current one is written, when requests wait on the
 # network (never a request the job would not make, never into the budget reserve).
 SYNC_PREFETCH = env_bool("SYNC_PREFETCH", True)
+# Retention: maintenance deletes older webhook deliveries and finished jobs (an
+# installation's last finished job is kept), at most SYNC_PRUNE_BATCH rows a pass each.
+SYNC_WEBHOOK_RETENTION_DAYS = env_int("SYNC_WEBHOOK_RETENTION_DAYS", 14)
+SYNC_JOB_RETENTION_DAYS = env_int("SYNC_JOB_RETENTION_DAYS", 90)
+SYNC_PRUNE_BATCH = env_int("SYNC_PRUNE_BATCH", 1000)
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -23,6 +23,7 @@ from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.periodic import installations_request
 from sync.policy import SyncDecision, Trigger
 from sync.queue import enqueue_job
+from sync.retention import Pruned, history_prune
 from sync.services import sync_status_repair
 from sync.webhooks.deliveries import deliveries_redrive
 from sync.worker.endings import job_fail
@@ -46,6 +47,7 @@ class MaintenanceReport:
     repaired_installations: list[int] = field(default_factory=list)  # GitHub ids
     decisions: dict[int, SyncDecision] = field(default_factory=dict)  # GitHub id -> decision
     redriven_deliveries: int = 0
+    pruned: Pruned = field(default_factory=lambda: Pruned(0, 0))
 
 
 def _waiting_conditions(now: datetime) -> list[tuple[str, Q]]:
@@ -171,9 +173,10 @@ def stale_flags_repair(*, now: datetime | None = None) -> list[int]:
 
 def maintenance_run(*, now: datetime | None = None) -> MaintenanceReport:
     """One maintenance pass, as beat runs it. Webhook deliveries a broker outage left
-    unprocessed are sent again too."""
+    unprocessed are sent again too, and history past its retention is pruned."""
     recovered = jobs_recover(now=now)
     repaired = stale_flags_repair(now=now)
     redriven = deliveries_redrive(now=now)
     decisions = installations_request(trigger=Trigger.MAINTENANCE, now=now)
-    return MaintenanceReport(recovered, repaired, decisions, redriven)
+    pruned = history_prune(now=now)
+    return MaintenanceReport(recovered, repaired, decisions, redriven, pruned)

@@ -88,3 +88,55 @@ def test_simulator_installation_webhook_ends_with_an_owned_synced_installation(
     installation.refresh_from_db()
     assert installation.last_synced_at is not None
     assert installation.events.exists()
+
+
+def test_webhooks_are_processed_on_their_own_queue_whatever_the_sync_backlog(
+    live_server: Any, webhook_secret: str, github_settings: RunningSimulator
+) -> None:
+    """A worker consuming only `webhooks` processes the delivery; the sync it asked for
+    waits on the `sync` queue (a backlog there never delays webhooks) until a worker
+    for that queue takes it."""
+    from config.celery import app as celery_app
+    from sync.queue import SYNC_JOB_TASK, WEBHOOK_DELIVERY_TASK, enqueue_job
+
+    user = make_user("installer")
+    GitHubProfile.objects.create(user=user, github_id=5002, github_login="user-2")
+    router = celery_app.amqp.router
+    assert router.route({}, WEBHOOK_DELIVERY_TASK)["queue"].name == "webhooks"
+    assert router.route({}, SYNC_JOB_TASK)["queue"].name == "sync"
+    celery_app.control.purge()
+    for missing_job in range(10_000_000, 10_000_200):  # a backlog of sync messages
+        enqueue_job(job_id=missing_job)
+    with running_worker(purge=False, queues=("webhooks",)):
+        request = urllib.request.Request(
+            f"{github_settings.url}/_sim/webhooks",
+            data=json.dumps(
+                {
+                    "url": f"{live_server.url}{WEBHOOK_URL}",
+                    "secret": SECRET,
+                    "event": "installation",
+                    "installation_id": 1001,
+                    "sender_id": 5002,
+                    "sender_login": "user-2",
+                }
+            ).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=15) as response:
+            answer = json.loads(response.read())
+        delivery = _eventually(
+            lambda: WebhookDelivery.objects.filter(
+                delivery_id=answer["delivery_id"], status=DeliveryStatus.PROCESSED
+            ).first()
+        )
+        assert delivery is not None, WebhookDelivery.objects.values("status", "error")
+        time.sleep(1)
+        job = IngestionJob.objects.get(installation__github_id=1001)
+        assert job.status == JobStatus.PENDING  # its message waits on the sync queue
+    with running_worker(purge=False, queues=("sync",)):
+        job = _eventually(
+            lambda: IngestionJob.objects.filter(pk=job.pk, status=JobStatus.COMPLETED).first(),
+            timeout=90,
+        )
+    assert job is not None, IngestionJob.objects.values("status", "error")

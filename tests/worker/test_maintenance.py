@@ -23,7 +23,7 @@ from integrations.models import Installation, InstallationSyncStatus
 from sync.maintenance import jobs_recover, maintenance_run, stale_flags_repair
 from sync.models import Heartbeat, IngestionJob, JobStatus, new_lease_token
 from sync.tasks import request_periodic_syncs, run_maintenance
-from tests.factories import make_installation
+from tests.factories import make_installation, make_job
 from tests.worker.support import start_job
 
 pytestmark = pytest.mark.django_db
@@ -363,3 +363,38 @@ def test_one_bad_installation_never_aborts_the_cron_or_maintenance_pass_for_ever
         (bad.github_id, "maintenance"),
     ]
     assert all(e.get("exc_info") for e in failed)
+
+
+def test_maintenance_prunes_expired_deliveries_and_finished_jobs_in_bounded_batches(
+    settings: Any,
+) -> None:
+    from integrations.models import WebhookDelivery
+    from sync.retention import history_prune
+
+    settings.SYNC_WEBHOOK_RETENTION_DAYS = 14
+    settings.SYNC_JOB_RETENTION_DAYS = 90
+    settings.SYNC_PRUNE_BATCH = 3
+    now = timezone.now()
+    for n, status in enumerate(["processed"] * 4 + ["ignored", "failed", "received"]):
+        WebhookDelivery.objects.create(delivery_id=f"old-{n}", event="push", status=status)
+    WebhookDelivery.objects.update(received_at=now - timedelta(days=15))
+    WebhookDelivery.objects.create(delivery_id="recent", event="push", status="processed")
+    installation = make_installation(repos=1)
+    old = now - timedelta(days=91)
+    expired = [make_job(installation, "completed", finished_at=old) for _ in range(2)]
+    last = make_job(installation, "failed", finished_at=old + timedelta(hours=1))
+    recent = make_job(make_installation(repos=1), "completed", finished_at=now)
+
+    first = history_prune(now=now)
+    second = history_prune(now=now)
+    third = history_prune(now=now)
+
+    assert (first.deliveries, second.deliveries, third.deliveries) == (3, 3, 0)
+    assert set(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == {
+        "old-6",  # still to be processed
+        "recent",
+    }
+    assert (first.jobs, second.jobs) == (2, 0)
+    remaining = set(IngestionJob.objects.values_list("pk", flat=True))
+    assert remaining == {last.pk, recent.pk}  # the last finished job stays: its state
+    assert not remaining & {job.pk for job in expired}

@@ -24,5 +24,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Recovered {len(report.recovered)} job(s), repaired"
             f" {len(report.repaired_installations)} installation(s),"
-            f" started {sum(1 for d in report.decisions.values() if d.job_id)} sync(s)."
+            f" started {sum(1 for d in report.decisions.values() if d.job_id)} sync(s),"
+            f" pruned {report.pruned.deliveries} delivery(ies) and {report.pruned.jobs} job(s)."
         )
