@@ -123,7 +123,7 @@ def _send_again(job_id: int, *, condition: Q, now: datetime) -> bool:
     return bool(sent)
 
 
-def _release_dead(job_id: int, *, token: uuid.UUID, now: datetime) -> Recovery | None:
+def _release_dead(job_id: int, *, token: uuid.UUID | None, now: datetime) -> Recovery | None:
     why = "lease_expired"
     with transaction.atomic():
         job = (
