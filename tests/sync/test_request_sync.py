@@ -343,3 +343,33 @@ def test_a_request_finding_a_job_already_active_answers_without_waiting_on_the_r
 
     assert decision.reason == Reason.ALREADY_SYNCING
     assert elapsed < 2  # the lock is held for 30 s
+
+
+def test_the_error_state_survives_a_rate_limit_refusal() -> None:
+    from sync.maintenance import stale_flags_repair
+    from sync.status import get_status
+
+    now = timezone.now()
+    installation = make_installation(
+        sync_status=InstallationSyncStatus.ERROR,
+        last_sync_error="Job timed out",
+        last_sync_error_at=now - timedelta(hours=2),
+        **_low_budget(10),
+    )
+
+    decision = request_sync(installation_id=installation.pk, trigger="manual", now=now)
+
+    assert decision.reason == Reason.RATE_LIMITED
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.ERROR
+    assert installation.blocked_until is not None
+    assert get_status(installation, now).state == "blocked"  # while the refusal lasts
+    after = installation.blocked_until + timedelta(seconds=1)
+    stale_flags_repair(now=after)
+    installation.refresh_from_db()
+    assert installation.sync_status == InstallationSyncStatus.ERROR
+    assert get_status(installation, after).state == "error"
+    assert installation.last_sync_error == "Job timed out"
+    # Maintenance still retries it on the error schedule.
+    retry = request_sync(installation_id=installation.pk, trigger="maintenance", now=after)
+    assert retry.started
