@@ -134,15 +134,32 @@ class WorkerProcess:
 
     count = 0
 
-    def __init__(self, env: dict[str, str], *, label: str = "worker") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        label: str = "worker",
+        args: list[str] | None = None,
+        queues: str = "",
+    ) -> None:
         WorkerProcess.count += 1
         self.name = f"{label}-{os.getpid()}-{WorkerProcess.count}"
         self.log_path = log_dir() / f"{self.name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in wait()
+        args = args or [
+            "worker",
+            "--pool",
+            "solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "-l",
+            "debug",
+            "-n",
+            f"{self.name}@faults",
+        ]
         self.process = subprocess.Popen(
-            [str(BASE_DIR / ".venv/bin/celery"), "-A", "config", "worker", "--pool", "solo",
-             "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "debug",
-             "-n", f"{self.name}@faults"],
+            [str(BASE_DIR / ".venv/bin/celery"), "-A", "config", *args],
             cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -178,10 +195,19 @@ class Workers:
     def __init__(self) -> None:
         self.started: list[WorkerProcess] = []
 
-    def start(self, env: dict[str, str], *, label: str = "worker") -> WorkerProcess:
-        worker = WorkerProcess(env, label=label)
+    def start(
+        self, env: dict[str, str], *, label: str = "worker", queues: str = ""
+    ) -> WorkerProcess:
+        """A worker process; `queues` like `celery worker -Q` (default: every queue)."""
+        worker = WorkerProcess(env, label=label, queues=queues)
         self.started.append(worker)
         return worker
+
+    def start_command(self, env: dict[str, str], args: list[str], *, label: str) -> WorkerProcess:
+        """Another Celery command (`beat …`) as a process stopped with the workers."""
+        process = WorkerProcess(env, label=label, args=args)
+        self.started.append(process)
+        return process
 
     def stop_all(self) -> None:
         for worker in self.started:
