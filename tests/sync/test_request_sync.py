@@ -255,19 +255,19 @@ def test_a_cron_request_refused_for_the_reserve_changes_nothing_on_the_installat
     installation = make_installation(**_low_budget(300))
     before = Installation.objects.filter(pk=installation.pk).values().get()
 
-    decision = request_sync(installation_id=installation.pk, trigger="cron")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.CRON)
 
     assert (decision.action, decision.reason) == (Action.SKIP, Reason.BUDGET_RESERVED)
     assert Installation.objects.filter(pk=installation.pk).values().get() == before
     status = get_status(Installation.objects.get(pk=installation.pk), timezone.now())
     assert status.state == "idle" and status.blocked_until is None
     assert status.can_sync_now  # "Sync now" is not disabled by the cron reserve
-    assert request_sync(installation_id=installation.pk, trigger="manual").started
+    assert request_sync(installation_id=installation.pk, trigger=Trigger.MANUAL).started
 
 
 def _paused_cron_job(installation: Installation) -> IngestionJob:
     """A job cron started, paused by its worker at the reserve (as job_block leaves it)."""
-    decision = request_sync(installation_id=installation.pk, trigger="cron")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.CRON)
     job = started_job(decision)
     assert job.keeps_reserve
     until = timezone.now() + timedelta(minutes=30)
@@ -289,10 +289,10 @@ def test_sync_now_on_a_cron_job_paused_at_the_reserve_resumes_it_at_once() -> No
     status = get_status(Installation.objects.get(pk=installation.pk), timezone.now())
     assert status.state == "blocked" and status.can_sync_now
 
-    assert request_sync(installation_id=installation.pk, trigger="webhook").reason == (
+    assert request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK).reason == (
         Reason.ALREADY_SYNCING
     )
-    decision = request_sync(installation_id=installation.pk, trigger="manual")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.MANUAL)
 
     assert (decision.action, decision.job_id) == (Action.START, job.pk)
     assert IngestionJob.objects.filter(installation=installation).count() == 1
@@ -304,7 +304,7 @@ def test_sync_now_on_a_cron_job_paused_at_the_reserve_resumes_it_at_once() -> No
     assert installation.blocked_until is None and installation.last_manual_sync_at is not None
     assert job_claim(job_id=job.pk) is not None
     # Once resumed it is an ordinary active job.
-    again = request_sync(installation_id=installation.pk, trigger="manual")
+    again = request_sync(installation_id=installation.pk, trigger=Trigger.MANUAL)
     assert again.reason == Reason.ALREADY_SYNCING
 
 
@@ -330,12 +330,12 @@ def test_a_request_finding_a_job_already_active_answers_without_waiting_on_the_r
     import time
 
     installation = make_installation()
-    request_sync(installation_id=installation.pk, trigger="admin")
+    request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
     held, release = threading.Event(), threading.Event()
     holder = _hold_row_lock(installation, held, release)
     try:
         started = time.monotonic()
-        decision = request_sync(installation_id=installation.pk, trigger="manual")
+        decision = request_sync(installation_id=installation.pk, trigger=Trigger.MANUAL)
         elapsed = time.monotonic() - started
     finally:
         release.set()
@@ -357,7 +357,7 @@ def test_the_error_state_survives_a_rate_limit_refusal() -> None:
         **_low_budget(10),
     )
 
-    decision = request_sync(installation_id=installation.pk, trigger="manual", now=now)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.MANUAL, now=now)
 
     assert decision.reason == Reason.RATE_LIMITED
     installation.refresh_from_db()
@@ -371,5 +371,5 @@ def test_the_error_state_survives_a_rate_limit_refusal() -> None:
     assert get_status(installation, after).state == "error"
     assert installation.last_sync_error == "Job timed out"
     # Maintenance still retries it on the error schedule.
-    retry = request_sync(installation_id=installation.pk, trigger="maintenance", now=after)
+    retry = request_sync(installation_id=installation.pk, trigger=Trigger.MAINTENANCE, now=after)
     assert retry.started

@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 from integrations.models import ErrorKind, Event, InstallationSyncStatus, Repository, StreamState
 from sync.models import IngestionJob, JobStatus
+from sync.policy import Trigger
 from sync.status import AUTHENTICATION_MESSAGE, NETWORK_MESSAGE, State, get_status
 from sync.worker import Outcome
 from tests.worker.support import (
@@ -249,7 +250,7 @@ def test_a_cron_job_pauses_at_the_reserve_and_sync_now_lets_it_spend_down_to_the
     fast_settings.SYNC_CRON_RESERVE = 10
     world = start_world(size="1x2x16", budget=25, window_seconds=60)
     installation = world.installation()
-    job_id = start_job(installation, trigger="cron")
+    job_id = start_job(installation, trigger=Trigger.CRON)
 
     with capture_logs() as logs:
         assert _run_once(job_id) == Outcome.BLOCKED
@@ -258,7 +259,7 @@ def test_a_cron_job_pauses_at_the_reserve_and_sync_now_lets_it_spend_down_to_the
     installation.refresh_from_db()
     assert installation.rate_limit_remaining == 14
 
-    decision = request_sync(installation_id=installation.pk, trigger="manual")
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.MANUAL)
     assert (str(decision.action), decision.job_id) == ("start", job_id)
 
     assert _run_once(job_id) == Outcome.BLOCKED  # at once, down to the minimum

@@ -23,7 +23,7 @@ def clear_expiry(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sync", "0004_job_recovery_and_reserve"),
+        ("sync", "0006_job_recovery_and_reserve"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

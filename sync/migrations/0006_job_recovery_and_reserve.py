@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sync", "0003_beat_schedules"),
+        ("sync", "0005_error_kinds_backfill"),
     ]
 
     operations = [
