@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
@@ -23,7 +24,7 @@ from simulator.routes import Reply
 from simulator.server import SimulatorServer
 from simulator.testing import RunningSimulator, shared_app_keypair
 from tests.dbenv import child_env
-from tests.faults.infra import FAULTS_DIR_ENV
+from tests.faults.infra import FAULTS_DIR_ENV, free_port
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -241,3 +242,36 @@ def wait_until(check: Callable[[], Any], *, timeout: float, every: float = 0.1) 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {check}")
         time.sleep(every)
+
+
+class WebServer:
+    """`manage.py runserver` (threaded, no autoreload) as a real separate process."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port(8300)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir() / f"web-{self.port}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [str(BASE_DIR / ".venv/bin/python"), "manage.py", "runserver",
+             f"127.0.0.1:{self.port}", "--noreload"],
+            cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def wait_ready(self) -> None:
+        def up() -> bool:
+            try:
+                return requests.get(f"{self.url}/api/health", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(up, timeout=30, every=0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._log.close()

@@ -25,8 +25,7 @@ from simulator.dataset import User
 from simulator.webhooks import activity_payload, deliver
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from tests.faults.figures import figure
-from tests.faults.support import ISSUED, Workers, app_env, log_dir
-from tests.faults.test_load import WebServer
+from tests.faults.support import ISSUED, WebServer, Workers, app_env, log_dir
 from tests.worker.support import World, stored_events
 
 SCENARIO = "9. Fleet: 4 workers, two beats, a backlog, a webhook storm"

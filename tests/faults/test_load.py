@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
 from rest_framework.authtoken.models import Token
 
 from integrations.models import DeliveryStatus, InstallationMember, MemberRole, WebhookDelivery
@@ -23,8 +22,15 @@ from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.webhooks.signature import signature_for
 from tests.factories import make_user
 from tests.faults.figures import figure
-from tests.faults.infra import free_port
-from tests.faults.support import BASE_DIR, ISSUED, Workers, app_env, faults_dir, log_dir, wait_until
+from tests.faults.support import (
+    ISSUED,
+    WebServer,
+    Workers,
+    app_env,
+    faults_dir,
+    log_dir,
+    wait_until,
+)
 from tests.worker.support import World, start_job, stored_events
 
 SCENARIO = "6. Load (wrk, 30 s each) during a backfill"
@@ -97,39 +103,6 @@ def _wrk(url: str, script: str, name: str) -> dict[str, Any]:
     stats["errors"] = sum(stats[k] for k in ("connect", "read", "write", "status", "timeout"))
     stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
     return stats
-
-
-class WebServer:
-    """`manage.py runserver` (threaded, no autoreload) as a real separate process."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port(8300)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir() / f"web-{self.port}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [str(BASE_DIR / ".venv/bin/python"), "manage.py", "runserver",
-             f"127.0.0.1:{self.port}", "--noreload"],
-            cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def wait_ready(self) -> None:
-        def up() -> bool:
-            try:
-                return requests.get(f"{self.url}/api/health", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(up, timeout=30, every=0.2)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self._log.close()
 
 
 @pytest.mark.timeout(600)
