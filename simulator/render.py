@@ -215,7 +215,7 @@ def _issue_common(item: Issue, repo: Repository, api: str) -> dict[str, Any]:
     issue_url = f"{api}/repos/{repo.full_name}/issues/{item.number}"
     return {
         "id": item.id,
-        "node_id": f"I_{item.id}",
+        "node_id": f"{'PR' if item.is_pull_request else 'I'}_{item.id}",
         "number": item.number,
         "title": item.title,
         "user": user(item.user, api),
