@@ -4,7 +4,9 @@ GET  /_sim/stats                          counters (as `SimulatorServer.stats()`
 POST /_sim/stats/reset                    zero the counters
 GET  /_sim/dataset                        installations, repositories, special cases
 POST /_sim/config                         {"budget": {installation_id, remaining, limit?,
-                                          reset_in?, status?} | [...], "faults": {rate?,
+                                          reset_in?, status?} | [...],
+                                          "graphql_budget": {installation_id, remaining,
+                                          limit?, reset_in?} | [...], "faults": {rate?,
                                           secondary_rate?, latency_ms?, fail_next?,
                                           fail_status?, fail_path?, secondary_next?,
                                           secondary_retry_after?},
@@ -84,6 +86,16 @@ def _configure(sim: SimulatorServer, body: dict[str, Any]) -> None:
             limit=budget.get("limit"),
             reset_in=budget.get("reset_in"),
             status=budget.get("status"),
+        )
+    graphql_budgets = body.get("graphql_budget") or []
+    if isinstance(graphql_budgets, dict):
+        graphql_budgets = [graphql_budgets]
+    for budget in graphql_budgets:
+        sim.graphql.set_budget(
+            int(budget["installation_id"]),
+            int(budget["remaining"]),
+            limit=budget.get("limit"),
+            reset_in=budget.get("reset_in"),
         )
     faults = body.get("faults") or {}
     sim.set_faults(

@@ -32,6 +32,7 @@ from . import routes
 from .activity import add_activity
 from .control import handle_control
 from .dataset import Dataset
+from .graphql import GraphQLEndpoint
 from .render import iso
 
 log = logging.getLogger("simulator")
@@ -74,6 +75,7 @@ class SimulatorServer:
         limit_status: int = 403,
         token_ttl: float = 3600,
         fault_seed: int | None = None,
+        graphql_points: int = 5000,
     ) -> None:
         self.dataset = dataset
         self.app_id = str(app_id)
@@ -99,6 +101,7 @@ class SimulatorServer:
         self._budgets: dict[int, Budget] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.graphql = GraphQLEndpoint(points=graphql_points, window_seconds=window_seconds)
         self.reset_stats()
 
     # ----------------------------------------------------------------- lifecycle
@@ -215,6 +218,7 @@ class SimulatorServer:
                 self.token_ttl = float(token_ttl)
             if window_seconds is not None:
                 self.window_seconds = float(window_seconds)
+                self.graphql.window_seconds = float(window_seconds)
             if limit_status is not None:
                 self.limit_status = int(limit_status)
             if auth_failure is not None:
@@ -245,6 +249,7 @@ class SimulatorServer:
             self._spent: Counter[int] = Counter()
             self._total = 0
             self._tokens_issued = 0
+        self.graphql.reset_stats()
 
     def stats(self) -> dict[str, Any]:
         """Counters since the last reset; installation ids are ints (strings over HTTP)."""
@@ -264,6 +269,7 @@ class SimulatorServer:
                 iid: {"limit": b.limit, "remaining": b.remaining, "reset": int(b.reset_at)}
                 for iid, b in self._budgets.items()
             }
+        stats.update(self.graphql.stats())
         return stats
 
     # ----------------------------------------------------------------- internals
@@ -383,6 +389,8 @@ class SimulatorServer:
             return handle_control(self, method, path, query, body)
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
+        if method == "POST" and path == "/graphql":
+            return self._graphql(headers, body, base)
         found = routes.match(method, path)
         if found is None:
             self._count(f"{method} (unknown)", None, 404)
@@ -418,6 +426,37 @@ class SimulatorServer:
         self._count(template, installation_id, reply.status)
         return reply
 
+    def _graphql(self, headers: Any, body: bytes, base: str) -> routes.Reply:
+        """`POST /graphql`: this server's auth and faults, then the GraphQL endpoint."""
+        template = "POST /graphql"
+        installation_id = self._installation_of(headers.get("Authorization") or "")
+        if installation_id is None:
+            self._count(template, None, 401)
+            return routes.Reply(
+                401,
+                {
+                    "message": "This endpoint requires you to be authenticated.",
+                    "documentation_url": "https://docs.github.com/graphql",
+                },
+            )
+        if self._fault():
+            reply = routes.Reply(502, {"message": "Server Error"})
+        elif self._secondary():
+            reply = routes.Reply(
+                403,
+                {
+                    "message": SECONDARY_MESSAGE,
+                    "documentation_url": "https://docs.github.com/graphql",
+                },
+                {"retry-after": str(self.secondary_retry_after)},
+            )
+        else:
+            installation = self.dataset.installations[installation_id]
+            answer = self.graphql.answer(self.dataset, installation, base, body)
+            reply = routes.Reply(answer.status, answer.body, answer.headers)
+        self._count(template, installation_id, reply.status)
+        return reply
+
     def _answer(
         self,
         req: routes.Request,
@@ -442,7 +481,8 @@ class SimulatorServer:
                     "resource": "core",
                 }
                 rate_headers = self._rate_headers(budget)
-            return routes.Reply(200, {"resources": {"core": rate}, "rate": rate}, rate_headers)
+            resources = {"core": rate, "graphql": self.graphql.rate_limit(installation_id)}
+            return routes.Reply(200, {"resources": resources, "rate": rate}, rate_headers)
         if self._secondary():
             with self._lock:
                 rate_headers = self._rate_headers(self._budget(installation_id))
