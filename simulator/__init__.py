@@ -1,4 +1,4 @@
-"""A GitHub REST API simulator: a real HTTP peer for tests, the demo and benchmarks.
+"""A GitHub REST and GraphQL API simulator: a real HTTP peer for tests, the demo and benchmarks.
 
 No Django import anywhere in this package.
 """

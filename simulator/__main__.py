@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from .dataset import generate
+from .graphql.schema import github_schema
 from .server import SimulatorServer
 from .testing import generate_app_keypair
 
@@ -31,7 +33,9 @@ def app_key_ensure(directory: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A GitHub REST API simulator for ghsync.")
+    parser = argparse.ArgumentParser(
+        description="A GitHub REST and GraphQL API simulator for ghsync."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=1)
@@ -46,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--secondary-rate", type=float, default=0.0)
     parser.add_argument("--budget", type=int, default=5000)
+    parser.add_argument(
+        "--graphql-points", type=int, default=5000, help="hourly GraphQL points per installation"
+    )
     parser.add_argument("--window-seconds", type=float, default=3600)
     parser.add_argument("--token-ttl", type=float, default=3600)
     parser.add_argument("--limit-status", type=int, choices=(403, 429), default=403)
@@ -65,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         window_seconds=args.window_seconds,
         token_ttl=args.token_ttl,
         limit_status=args.limit_status,
+        graphql_points=args.graphql_points,
     )
+    # Building GitHub's schema takes seconds: do it now, not in the first /graphql request.
+    threading.Thread(target=github_schema, name="graphql-schema", daemon=True).start()
     server.bind()
     sys.stdout.write(f"simulator listening on {server.url}\n")
     sys.stdout.flush()

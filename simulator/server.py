@@ -56,7 +56,7 @@ class Budget:
 
 
 class SimulatorServer:
-    """A GitHub REST API peer over a dataset; `start()` serves it in a thread."""
+    """A GitHub REST and GraphQL API peer over a dataset; `start()` serves it in a thread."""
 
     def __init__(
         self,

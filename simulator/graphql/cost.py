@@ -47,6 +47,7 @@ PAGE_LIMIT = 100
 class Price:
     requests: int  # connection requests the query could need
     nodes: int  # nodes it could return
+    dry_run: bool = False  # `rateLimit(dryRun: true)`: price it, don't run it
 
     @property
     def cost(self) -> int:
@@ -97,7 +98,7 @@ def price(
             f"This query requests up to {walk.nodes:,} possible nodes which exceeds the"
             f" maximum limit of {NODE_LIMIT:,}.",
         )
-    return Price(walk.requests, walk.nodes)
+    return Price(walk.requests, walk.nodes, walk.dry_run)
 
 
 def _name(operation: OperationDefinitionNode) -> str | None:
@@ -121,6 +122,7 @@ class _Walk:
         self.variables = variables
         self.requests = 0
         self.nodes = 0
+        self.dry_run = False
 
     def selections(
         self, selection_set: SelectionSetNode, parent: Any, multiplier: int, path: list[str]
@@ -145,6 +147,8 @@ class _Walk:
         here = [*path, node.alias.value if node.alias else name]
         args = get_argument_values(field_def, node, self.variables)
         named: GraphQLNamedType = get_named_type(field_def.type)
+        if named.name == "RateLimit" and args.get("dryRun"):
+            self.dry_run = True
         if is_connection(field_def):
             size = self._page_size(node, args, here)
             self.requests += multiplier

@@ -10,7 +10,8 @@ GitHub's behaviour, as documented and as clients meet it:
   `rateLimit { cost limit remaining used resetAt nodeCount }`;
 - a query that costs more than the points left is HTTP 200 with
   `errors[].type == "RATE_LIMITED"` (`code: graphql_rate_limit`), not a 403;
-- resolver errors (`NOT_FOUND`) sit beside the data, with `type` at the top of the error.
+- resolver errors (`NOT_FOUND`) sit beside the data, with `type` at the top of the error;
+- `rateLimit(dryRun: true)` prices the query without running it or charging for it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from graphql import GraphQLError, execute_sync, parse, validate
+from graphql import DocumentNode, GraphQLError, execute_sync, parse, validate
 
 from ..dataset import Dataset, Installation
 from ..render import iso
@@ -146,36 +148,35 @@ class GraphQLEndpoint:
             )
         query = body.get("query") if isinstance(body, dict) else None
         if not isinstance(query, str):
-            return self._refused(iid, headers, MISSING_QUERY)
+            return self._refused(iid, headers, [{"message": MISSING_QUERY}])
         variables = body.get("variables") or {}
         operation_name = body.get("operationName") or None
         schema = github_schema()
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return self._refused(iid, headers, exc.message, exc.formatted.get("locations"))
-        problems = validate(schema, document)
-        if problems:
-            errors = [_github_error(p.formatted) for p in problems]
-            return self._refused_errors(iid, headers, errors)
+        document, errors = _checked(query)
+        if errors:
+            return self._refused(iid, headers, list(errors))
+        assert document is not None
         try:
             cost = price(schema, document, variables, operation_name)
         except Refusal as refusal:
-            return self._refused_errors(iid, headers, [refusal.as_error()])
+            return self._refused(iid, headers, [refusal.as_error()])
         except GraphQLError as exc:
-            return self._refused_errors(iid, headers, [_github_error(exc.formatted)])
+            return self._refused(iid, headers, [_github_error(exc.formatted)])
 
         with self._lock:
             budget = self._budget(iid)
-            if cost.cost > budget.remaining:
+            if cost.dry_run:
+                pass
+            elif cost.cost > budget.remaining:
                 self._rate_limited[iid] += 1
                 return GraphQLReply(200, _rate_limited(iid), budget.headers())
-            budget.remaining -= cost.cost
-            self._points[iid] += cost.cost
+            else:
+                budget.remaining -= cost.cost
+                self._points[iid] += cost.cost
             snapshot = PointsBudget(budget.limit, budget.remaining, budget.reset_at)
 
         scope = Scope(dataset, installation, api)
-        root = QueryRoot(scope, lambda dry_run: _rate_limit_object(snapshot, cost))
+        root = QueryRoot(scope, lambda: _rate_limit_object(snapshot, cost), dry_run=cost.dry_run)
         with dataset.lock:
             result = execute_sync(
                 schema,
@@ -208,14 +209,6 @@ class GraphQLEndpoint:
         return budget
 
     def _refused(
-        self, iid: int, headers: dict[str, str], message: str, locations: Any = None
-    ) -> GraphQLReply:
-        error: dict[str, Any] = {"message": message}
-        if locations:
-            error["locations"] = locations
-        return self._refused_errors(iid, headers, [error])
-
-    def _refused_errors(
         self, iid: int, headers: dict[str, str], errors: list[dict[str, Any]]
     ) -> GraphQLReply:
         with self._lock:
@@ -224,6 +217,21 @@ class GraphQLEndpoint:
 
 
 _DOCS = "https://docs.github.com/graphql"
+
+
+@lru_cache(maxsize=256)
+def _checked(query: str) -> tuple[DocumentNode | None, tuple[dict[str, Any], ...]]:
+    """The parsed document, or GitHub's errors for a query that does not parse or validate.
+
+    Cached by text: a client sends the same few queries with different variables."""
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return None, (_github_error(exc.formatted),)
+    problems = validate(github_schema(), document)
+    if problems:
+        return None, tuple(_github_error(p.formatted) for p in problems)
+    return document, ()
 
 
 def _rate_limit_object(budget: PointsBudget, cost: Price) -> dict[str, Any]:

@@ -19,26 +19,37 @@ from .views import (
 
 
 class QueryRoot:
-    def __init__(self, scope: Scope, rate_limit: Callable[[bool], dict[str, Any]]) -> None:
+    def __init__(
+        self, scope: Scope, rate_limit: Callable[[], dict[str, Any]], *, dry_run: bool = False
+    ) -> None:
         self.scope = scope
         self._rate_limit = rate_limit
+        self._dry_run = dry_run  # rateLimit(dryRun: true): nothing else is evaluated
 
     def rate_limit(self, dry_run: bool = False) -> dict[str, Any]:
-        return self._rate_limit(dry_run)
+        return self._rate_limit()
 
-    def repository(self, owner: str, name: str, follow_renames: bool = True) -> RepositoryView:
+    def repository(
+        self, owner: str, name: str, follow_renames: bool = True
+    ) -> RepositoryView | None:
+        if self._dry_run:
+            return None
         repo = self.scope.repository(owner, name)
         if repo is None:
             raise not_found(f"Could not resolve to a Repository with the name '{owner}/{name}'.")
         return RepositoryView(self.scope, repo)
 
     def node(self, id: str) -> Any:
+        if self._dry_run:
+            return None
         found = self._lookup(id)
         if found is None:
             raise not_found(f"Could not resolve to a node with the global id of '{id}'")
         return found
 
     def nodes(self, ids: list[str]) -> list[Any]:
+        if self._dry_run:
+            return [None for _ in ids]
         return [self._lookup(i) for i in ids]
 
     def _lookup(self, global_id: str) -> Any:

@@ -120,6 +120,14 @@ query Nodes($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"""
 RATE = """
 query { rateLimit { cost limit remaining used resetAt nodeCount } }"""
 
+DRY_RUN = """
+query DryRun($owner: String!, $name: String!) {
+  rateLimit(dryRun: true) { cost remaining nodeCount }
+  repository(owner: $owner, name: $name) {
+    pullRequests(first: 100) { nodes { reviews(first: 100) { nodes { databaseId } } } }
+  }
+}"""
+
 NESTED_CONNECTIONS = """
 query Nested($owner: String!, $name: String!) {
   rateLimit { cost nodeCount }
@@ -633,6 +641,14 @@ def test_rate_limit_reports_the_cost_charged_to_the_graphql_budget(gql: GraphQL)
     assert after["resetAt"] == before["resetAt"]
 
 
+def test_a_dry_run_prices_the_query_without_running_or_charging_it(gql: GraphQL) -> None:
+    data = gql.data(DRY_RUN, **REPO)
+
+    assert data["rateLimit"] == {"cost": 1, "remaining": 5000, "nodeCount": 100 + 100 * 100}
+    assert data["repository"] is None
+    assert gql.data(RATE)["rateLimit"]["remaining"] == 4999
+
+
 def test_an_exhausted_graphql_budget_is_rate_limited_with_http_200(
     sim: RunningSimulator, gql: GraphQL, client: GitHubClient
 ) -> None:
@@ -696,3 +712,36 @@ def test_graphql_without_a_token_is_401(sim: RunningSimulator) -> None:
     response = requests.post(f"{sim.url}/graphql", json={"query": RATE}, timeout=30)
 
     assert response.status_code == 401
+
+
+def test_graphql_answers_the_injected_faults_like_rest(sim: RunningSimulator, gql: GraphQL) -> None:
+    _control(sim, "/_sim/config", {"faults": {"fail_next": 1}})
+    response = requests.post(
+        gql.url,
+        json={"query": RATE},
+        headers={"Authorization": f"bearer {gql.token}"},
+        timeout=30,
+    )
+
+    assert response.status_code == 502
+    assert gql.data(RATE)["rateLimit"]["remaining"] == 4999  # the failed request cost nothing
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "A query attribute must be specified and must be a string."),
+        ({"query": "{ rateLimit { cost }"}, "Syntax Error"),
+    ],
+)
+def test_a_request_without_a_runnable_query_is_errors_only_and_free(
+    sim: RunningSimulator, gql: GraphQL, payload: dict[str, Any], message: str
+) -> None:
+    response = requests.post(
+        gql.url, json=payload, headers={"Authorization": f"bearer {gql.token}"}, timeout=30
+    )
+
+    assert response.status_code == 200
+    assert list(response.json()) == ["errors"]
+    assert message in response.json()["errors"][0]["message"]
+    assert response.headers["x-ratelimit-remaining"] == "5000"
