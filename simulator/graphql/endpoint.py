@@ -34,7 +34,7 @@ from ..render import iso
 from .cost import Price, Refusal, price
 from .root import QueryRoot
 from .schema import github_schema, resolve_field, resolve_type
-from .views import Scope
+from .scope import Scope
 
 DEFAULT_POINTS = 5000
 MISSING_QUERY = "A query attribute must be specified and must be a string."

@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .views import (
-    CommitView,
-    IssueCommentView,
-    IssueView,
-    PullRequestView,
-    RepositoryView,
-    ReviewView,
-    Scope,
-    UserView,
-    not_found,
-)
+from .git import CommitView
+from .scope import Scope, UserView, not_found
+from .views import IssueCommentView, IssueView, PullRequestView, RepositoryView, ReviewView
 
 
 class QueryRoot:

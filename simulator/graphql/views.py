@@ -1,102 +1,23 @@
-"""GraphQL objects over the dataset: what each served field answers.
+"""Repositories, pull requests, issues, comments and reviews: what each served field answers.
 
 Scalars come from the same REST renderings the REST endpoints serve (`render.py`), so
 ids, SHAs, dates and URLs agree between `/graphql` and REST by construction:
-`databaseId` is the REST `id`, `id` the REST `node_id`, `oid` the REST `sha`. An
-installation sees only its own repositories, and a deleted one is not found.
+`databaseId` is the REST `id`, `id` the REST `node_id`, `oid` the REST `sha`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from graphql import GraphQLError
-
 from .. import render
-from ..dataset import Comment, Commit, Dataset, Installation, Issue, Repository, Review, User
-from ..routes import BadRequest, parse_time
+from ..dataset import Comment, Commit, Issue, Repository, Review
 from .connection import Connection
+from .git import CommitStub, CommitView
+from .scope import OwnerView, Scope, not_found, ordered, page, timestamp, user_view
 
 # GitHub lists at most 250 commits of a pull request (REST and GraphQL alike).
 PULL_COMMITS_CAP = 250
-
-
-def not_found(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"type": "NOT_FOUND"})
-
-
-@dataclass
-class Scope:
-    """What one request may see: its installation's repositories in the dataset."""
-
-    dataset: Dataset
-    installation: Installation
-    api: str
-    _commits: dict[int, dict[str, Commit]] = field(default_factory=dict)
-
-    def repositories(self) -> list[Repository]:
-        return [r for r in self.installation.repositories if not r.deleted]
-
-    def repository(self, owner: str, name: str) -> Repository | None:
-        wanted = f"{owner}/{name}".lower()
-        return next((r for r in self.repositories() if r.full_name.lower() == wanted), None)
-
-    def commit(self, repo: Repository, sha: str) -> Commit | None:
-        index = self._commits.get(repo.id)
-        if index is None:
-            index = self._commits[repo.id] = {c.sha: c for c in repo.commits}
-        return index.get(sha)
-
-
-def _page(items: list[Any], wrap: Any, args: dict[str, Any], **kw: Any) -> Connection:
-    paging = {k: args.get(k) for k in ("first", "last", "after", "before")}
-    return Connection(items, wrap, **paging, **kw)
-
-
-def _time(value: Any) -> Any:
-    try:
-        return parse_time(value)
-    except BadRequest as exc:
-        raise GraphQLError(f"{value!r} is not a valid timestamp.") from exc
-
-
-def _ordered(items: list[Any], order_by: dict[str, str] | None, default: str) -> list[Any]:
-    order = order_by or {"field": default, "direction": "ASC"}
-    attr = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at"}.get(order["field"])
-    if attr is None:
-        raise GraphQLError(f"The GitHub simulator does not order by {order['field']}.")
-    return sorted(
-        items, key=lambda it: (getattr(it, attr), it.id), reverse=order["direction"] == "DESC"
-    )
-
-
-class UserView:
-    typename = "User"
-
-    def __init__(self, user: User) -> None:
-        self.login = user.login
-        self.database_id = user.id
-        self.id = f"U_{user.id}"
-        self.url = f"{render.WEB}/{user.login}"
-        self.avatar_url = f"https://avatars.githubusercontent.com/u/{user.id}?v=4"
-
-    def resource_path(self) -> str:
-        return f"/{self.login}"
-
-
-def _user(user: User | None) -> UserView | None:
-    return UserView(user) if user else None
-
-
-class OwnerView:
-    def __init__(self, installation: Installation) -> None:
-        self.typename = installation.account_type
-        self.login = installation.account_login
-        self.database_id = installation.account_id
-        self.id = f"O_{installation.account_id}"
-        self.url = f"{render.WEB}/{installation.account_login}"
 
 
 class RepositoryView:
@@ -147,8 +68,8 @@ class RepositoryView:
         ]
         if args.get("labels"):
             items = []  # the dataset has no labels
-        items = _ordered(items, args.get("order_by"), "CREATED_AT")
-        return _page(items, lambda p: PullRequestView(self.scope, self.repo, p), args)
+        items = ordered(items, args.get("order_by"), "CREATED_AT")
+        return page(items, lambda p: PullRequestView(self.scope, self.repo, p), args)
 
     def pull_request(self, number: int) -> PullRequestView | None:
         item = self.repo.issues.get(number)
@@ -159,7 +80,7 @@ class RepositoryView:
     def issues(
         self, filter_by: dict[str, Any] | None = None, states: list[str] | None = None, **args: Any
     ) -> Connection:
-        since = _time((filter_by or {}).get("since"))
+        since = timestamp((filter_by or {}).get("since"))
         states = states or (filter_by or {}).get("states")
         items = [
             i
@@ -169,8 +90,8 @@ class RepositoryView:
         ]
         if args.get("labels") or (filter_by or {}).get("labels"):
             items = []  # the dataset has no labels
-        items = _ordered(items, args.get("order_by"), "CREATED_AT")
-        return _page(items, lambda i: IssueView(self.scope, self.repo, i), args)
+        items = ordered(items, args.get("order_by"), "CREATED_AT")
+        return page(items, lambda i: IssueView(self.scope, self.repo, i), args)
 
     def issue(self, number: int) -> IssueView | None:
         item = self.repo.issues.get(number)
@@ -190,98 +111,6 @@ class RefView:
         self.repository = RepositoryView(scope, repo)
 
 
-class GitActorView:
-    typename = "GitActor"
-
-    def __init__(self, person: dict[str, Any], user: User | None) -> None:
-        self.name = person["name"]
-        self.email = person["email"]
-        self.date = person["date"]
-        self.user = _user(user)
-
-
-class CommitView:
-    typename = "Commit"
-
-    def __init__(self, scope: Scope, repo: Repository, commit: Commit) -> None:
-        self.scope, self.repo, self.commit = scope, repo, commit
-        self.oid = commit.sha
-        self.abbreviated_oid = commit.sha[:7]
-
-    @cached_property
-    def rest(self) -> dict[str, Any]:
-        return render.commit(self.commit, self.repo, self.scope.api)
-
-    def id(self) -> str:
-        return str(self.rest["node_id"])
-
-    def url(self) -> str:
-        return str(self.rest["html_url"])
-
-    commit_url = url
-
-    def message(self) -> str:
-        return str(self.rest["commit"]["message"])
-
-    def message_headline(self) -> str:
-        return self.message().split("\n", 1)[0]
-
-    def message_body(self) -> str:
-        return self.message().partition("\n")[2].lstrip("\n")
-
-    def committed_date(self) -> str:
-        return str(self.rest["commit"]["committer"]["date"])
-
-    def authored_date(self) -> str:
-        return str(self.rest["commit"]["author"]["date"])
-
-    def author(self) -> GitActorView:
-        return GitActorView(self.rest["commit"]["author"], self.commit.author)
-
-    def committer(self) -> GitActorView:
-        return GitActorView(self.rest["commit"]["committer"], self.commit.author)
-
-    def repository(self) -> RepositoryView:
-        return RepositoryView(self.scope, self.repo)
-
-    def parents(self, **args: Any) -> Connection:
-        shas = [p["sha"] for p in self.rest.get("parents") or []]
-        return _page(shas, self._commit_or_stub, args)
-
-    def _commit_or_stub(self, sha: str) -> Any:
-        found = self.scope.commit(self.repo, sha)
-        return CommitView(self.scope, self.repo, found) if found else CommitStub(sha)
-
-    def history(
-        self, since: str | None = None, until: str | None = None, **args: Any
-    ) -> Connection:
-        if args.get("path") or args.get("author"):
-            raise GraphQLError("The GitHub simulator does not filter history by path or author.")
-        lo, hi = _time(since), _time(until)
-        line = self.repo.default_branch_commits()
-        mine = (self.commit.committer_date, self.commit.sha)
-        if self.commit.on_default_branch:
-            line = [c for c in line if (c.committer_date, c.sha) <= mine]
-        else:
-            line = [self.commit]
-        items = [
-            c
-            for c in line
-            if (lo is None or c.committer_date >= lo) and (hi is None or c.committer_date <= hi)
-        ]
-        return _page(items, lambda c: CommitView(self.scope, self.repo, c), args)
-
-
-class CommitStub:
-    """A commit the dataset names (a parent, a merge commit) but does not hold."""
-
-    typename = "Commit"
-
-    def __init__(self, sha: str) -> None:
-        self.oid = sha
-        self.abbreviated_oid = sha[:7]
-
-
 class _IssueLike:
     def __init__(self, scope: Scope, repo: Repository, item: Issue) -> None:
         self.scope, self.repo, self.item = scope, repo, item
@@ -290,7 +119,7 @@ class _IssueLike:
         self.number = item.number
         self.title = item.title
         self.closed = item.closed_at is not None
-        self.author = _user(item.user)
+        self.author = user_view(item.user)
         self.locked = False
 
     rest: dict[str, Any]
@@ -318,8 +147,8 @@ class _IssueLike:
 
     def comments(self, order_by: dict[str, str] | None = None, **args: Any) -> Connection:
         items = [c for c in self.repo.comments if c.issue_number == self.item.number]
-        items = _ordered(items, order_by, "CREATED_AT")
-        return _page(items, lambda c: IssueCommentView(self.scope, self.repo, c), args)
+        items = ordered(items, order_by, "CREATED_AT")
+        return page(items, lambda c: IssueCommentView(self.scope, self.repo, c), args)
 
 
 class PullRequestView(_IssueLike):
@@ -373,11 +202,11 @@ class PullRequestView(_IssueLike):
             for r in self.item.reviews
             if (states is None or r.state in states) and (author is None or r.user.login == author)
         ]
-        return _page(items, lambda r: ReviewView(self.scope, self.repo, r), args)
+        return page(items, lambda r: ReviewView(self.scope, self.repo, r), args)
 
     def commits(self, **args: Any) -> Connection:
         shas = self.item.commit_shas
-        return _page(shas[:PULL_COMMITS_CAP], self._pull_commit, args, total_count=len(shas))
+        return page(shas[:PULL_COMMITS_CAP], self._pull_commit, args, total_count=len(shas))
 
     def _pull_commit(self, sha: str) -> PullRequestCommitView:
         return PullRequestCommitView(self, sha)
@@ -420,7 +249,7 @@ class IssueCommentView:
         self.scope, self.repo, self.comment = scope, repo, comment
         self.database_id = comment.id
         self.full_database_id = str(comment.id)
-        self.author = _user(comment.user)
+        self.author = user_view(comment.user)
         self.rest = render.comment(comment, repo, scope.api)
         self.id = self.rest["node_id"]
         self.url = self.rest["html_url"]
@@ -449,7 +278,7 @@ class ReviewView:
         self.scope, self.repo, self.review = scope, repo, review
         self.database_id = review.id
         self.full_database_id = str(review.id)
-        self.author = _user(review.user)
+        self.author = user_view(review.user)
         self.rest = render.review(review, repo, scope.api)
         self.id = self.rest["node_id"]
         self.url = self.rest["html_url"]
