@@ -196,6 +196,20 @@ query {
   }
 }"""
 
+# A change check: what moved in up to 100 repositories, in one query.
+CHANGE_CHECK = """
+query ChangeCheck($ids: [ID!]!) {
+  rateLimit { cost remaining }
+  nodes(ids: $ids) {
+    ... on Repository {
+      databaseId pushedAt
+      pullRequests(first: 1, orderBy: {field: UPDATED_AT, direction: DESC}) {
+        nodes { updatedAt }
+      }
+    }
+  }
+}"""
+
 QUERIES = {
     name: value
     for name, value in dict(globals()).items()
@@ -338,6 +352,21 @@ def test_an_unknown_or_foreign_repository_is_null_with_not_found(gql: GraphQL) -
         assert body["errors"][0]["type"] == "NOT_FOUND"
         assert body["errors"][0]["path"] == ["repository"]
         assert f"'{owner}/{name}'" in body["errors"][0]["message"]
+
+
+def test_a_deleted_repository_is_not_found_as_on_rest(
+    sim: RunningSimulator, app: GitHubApp, make_client: Any
+) -> None:
+    deleted = next(r for r in sim.dataset.repositories(1003) if r.deleted)
+    gql = GraphQL(sim, app, installation_id=1003)
+    rest = make_client(1003)
+
+    body = gql.post(REPOSITORY, owner=deleted.owner, name=deleted.name)
+
+    assert body["data"] == {"repository": None}
+    assert body["errors"][0]["type"] == "NOT_FOUND"
+    assert deleted.full_name in {r["full_name"] for r in rest.installation_repositories()}
+    assert gql.data(NODES, ids=[f"R_{deleted.id}"])["nodes"] == [None]
 
 
 def test_default_branch_history_is_the_rest_commits_list(
@@ -553,6 +582,9 @@ def test_node_and_nodes_find_objects_by_their_rest_node_id(
 
     ids = [c[0] for c in cases]
     assert [n["id"] for n in gql.data(NODES, ids=ids)["nodes"]] == ids
+    repositories = gql.data(CHANGE_CHECK, ids=[repo["node_id"]])["nodes"]
+    assert repositories[0]["databaseId"] == repo["id"]
+    assert repositories[0]["pushedAt"] == repo["pushed_at"]
 
 
 def test_a_node_of_another_installation_is_not_found(
@@ -607,6 +639,7 @@ def test_a_query_over_500000_nodes_is_refused_before_it_runs(
 @pytest.mark.parametrize(
     ("query", "requests_needed", "nodes", "cost"),
     [
+        (CHANGE_CHECK, 100, 100, 1),  # 100 repositories x 1 connection (with 100 ids)
         # "This query requires 5,101 requests to fulfill" ... 51 points.
         (DOCS_COST_EXAMPLE, 1 + 100 + 5_000, 100 + 5_000 + 300_000, 51),
         (DOCS_SIMPLE_NODES, 1 + 50, 550, 1),
@@ -617,7 +650,8 @@ def test_a_query_over_500000_nodes_is_refused_before_it_runs(
 def test_cost_and_node_count_follow_githubs_documented_examples(
     query: str, requests_needed: int, nodes: int, cost: int
 ) -> None:
-    priced = price(github_schema(), parse(query))
+    ids = [f"R_{n}" for n in range(100)]
+    priced = price(github_schema(), parse(query), {"ids": ids})
 
     assert (priced.requests, priced.nodes, priced.cost) == (requests_needed, nodes, cost)
 
