@@ -3,7 +3,7 @@
 GitHub's rules (docs.github.com, "Rate limits and node limits for the GraphQL API"):
 
 - every connection that selects `nodes` or `edges` needs `first` or `last`, each
-  within 1..100;
+  within 1..100; `nodes(ids:)` takes at most 100 ids;
 - the nodes a query could return (each connection's page size times the pages of every
   connection above it) may not exceed 500,000;
 - cost: add up the requests each connection could need (one per parent node, every
@@ -155,7 +155,14 @@ class _Walk:
             self.nodes += multiplier * size
             multiplier *= size or 1
         elif isinstance(_nullable(field_def.type), GraphQLList) and "ids" in args:
-            multiplier *= max(1, len(args["ids"]))  # Query.nodes(ids:)
+            if len(args["ids"]) > PAGE_LIMIT:  # Query.nodes(ids:)
+                raise Refusal(
+                    "ARGUMENT_LIMIT",
+                    f"You may not request more than {PAGE_LIMIT} nodes at once.",
+                    here,
+                    _locations(node),
+                )
+            multiplier *= max(1, len(args["ids"]))
         if node.selection_set is not None and is_composite_type(named):
             self.selections(node.selection_set, named, multiplier, here)
 

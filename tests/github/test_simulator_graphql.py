@@ -617,6 +617,14 @@ def test_page_sizes_outside_1_to_100_are_refused_as_github_words_it(
     assert sim.server.stats()["graphql_points_spent"].get(1001, 0) == 0
 
 
+def test_more_than_100_ids_in_nodes_are_refused(sim: RunningSimulator, gql: GraphQL) -> None:
+    body = gql.post(NODES, ids=[f"R_{n}" for n in range(101)])
+
+    assert "data" not in body
+    assert body["errors"][0]["message"] == "You may not request more than 100 nodes at once."
+    assert sim.server.stats()["graphql_points_spent"].get(1001, 0) == 0
+
+
 def test_a_query_over_500000_nodes_is_refused_before_it_runs(
     sim: RunningSimulator, gql: GraphQL
 ) -> None:
