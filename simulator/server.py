@@ -439,8 +439,9 @@ class SimulatorServer:
                     "documentation_url": "https://docs.github.com/graphql",
                 },
             )
-        if self._fault():
-            reply = routes.Reply(502, {"message": "Server Error"})
+        fault = self._fault("/graphql")
+        if fault is not None:
+            reply = routes.Reply(fault or 502, {"message": "Server Error"})
         elif self._secondary():
             reply = routes.Reply(
                 403,

@@ -245,7 +245,9 @@ class GraphQL:
 
     def __init__(self, sim: RunningSimulator, app: GitHubApp, installation_id: int = 1001):
         self.url = f"{sim.url}/graphql"
-        self.token = app.installation_token(installation_id)
+        # A fresh token: the client's cache is keyed by URL, and an earlier test's
+        # simulator may have had this port.
+        self.token = app.installation_token(installation_id, force_refresh=True)
         self.last: requests.Response | None = None
 
     def post(self, query: str, **variables: Any) -> dict[str, Any]:
