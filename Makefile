@@ -7,20 +7,23 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/ghsync
 REDIS_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
+ENSURE := scripts/ensure_system_tools.sh
 
 .PHONY: install test test-default test-services lint format demo bench faults clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || { PYTHON="$(PYTHON)" $(ENSURE) "make" python && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 # The suite runs twice: on the defaults (SQLite, embedded broker), then on
-# PostgreSQL + Redis when both answer on 127.0.0.1.
+# PostgreSQL + Redis when both answer on 127.0.0.1. Browser tests need Chromium.
 test: install
+	@$(ENSURE) --optional "the browser tests are skipped" "make test" chromium
 	$(MAKE) --no-print-directory test-default
 	@if $(BIN)/python scripts/services_up.py; then \
 		$(MAKE) --no-print-directory test-services; \
@@ -50,7 +53,7 @@ format: install
 
 # Everything on embedded defaults (SQLite, filesystem broker) with the GitHub simulator.
 demo: install
-	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python manage.py demo
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python manage.py demo $(DEMO_ARGS)
 
 # Side-by-side benchmarks (minutes): table on stdout, JSON under var/bench/.
 bench: install
@@ -59,7 +62,11 @@ bench: install
 # The fault suite (minutes): its own Redis and PostgreSQL to stop and restart, real
 # worker processes, the simulator; figures table on stdout and in var/faults/.
 faults: install
+	@$(ENSURE) "make faults" redis-server
+	@$(ENSURE) --optional "it uses DATABASE_URL and cannot restart PostgreSQL" \
+		"make faults" postgres-server
 	$(BIN)/python tests/faults/run.py $(PYTEST_ARGS)
+
 
 clean:
 	rm -rf var/test-default var/test-services var/faults var/t-faults

@@ -18,7 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FAULTS_DIR_ENV = "GHSYNC_FAULTS_DIR"  # where figures and logs go (var/faults)
-PG_BIN = Path(os.environ.get("GHSYNC_FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    """PostgreSQL's server binaries: GHSYNC_FAULTS_PG_BIN, else Debian's newest
+    /usr/lib/postgresql/N/bin (scripts/ensure_system_tools.sh looks in the same place)."""
+    if os.environ.get("GHSYNC_FAULTS_PG_BIN"):
+        return Path(os.environ["GHSYNC_FAULTS_PG_BIN"])
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    if not versions:
+        return Path("/usr/lib/postgresql/15/bin")
+    return max(versions, key=lambda p: int(p.parent.name))
+
+
+PG_BIN = _pg_bin()
 
 REDIS_PORT_ENV = "GHSYNC_FAULTS_REDIS_PORT"
 REDIS_LOG_ENV = "GHSYNC_FAULTS_REDIS_LOG"
@@ -43,9 +56,9 @@ def free_port(start: int) -> int:
     raise RuntimeError(f"no free port from {start}")
 
 
-def answers(port: int) -> bool:
+def answers(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(BASE_DIR))
@@ -37,6 +38,7 @@ from tests.faults.infra import (  # noqa: E402
     REDIS_PORT_ENV,
     OwnPostgres,
     OwnRedis,
+    answers,
     free_port,
 )
 
@@ -50,7 +52,27 @@ def _fresh_output() -> None:
     (OUT / "figures.json").unlink(missing_ok=True)
 
 
+def _missing_tools() -> str | None:
+    """One line naming what this machine lacks to run the suite, or None.
+    (`make faults` runs scripts/ensure_system_tools.sh first, which installs them as root.)"""
+    lacking = [tool for tool in ("redis-server", "redis-cli") if shutil.which(tool) is None]
+    if lacking:
+        return f"make faults needs {' and '.join(lacking)}: sudo apt-get install redis-server"
+    if not OwnPostgres.available():
+        url = urlsplit(os.environ.get("DATABASE_URL") or SHARED_PG_URL)
+        if not answers(url.port or 5432, url.hostname or "127.0.0.1"):
+            return (
+                "make faults needs PostgreSQL's server binaries (sudo apt-get install postgresql)"
+                f" or a PostgreSQL answering at {url.hostname}:{url.port or 5432} (DATABASE_URL)"
+            )
+    return None
+
+
 def main(pytest_args: list[str]) -> int:
+    problem = _missing_tools()
+    if problem:
+        print(problem)
+        return 2
     _fresh_output()
     started = time.monotonic()
     redis = OwnRedis(free_port(6390), OUT / "logs" / "redis.log")
