@@ -8,9 +8,10 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/ghsync
 REDIS_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+FRESH_CHECK ?=
 ENSURE := scripts/ensure_system_tools.sh
 
-.PHONY: install test test-default test-services lint format demo bench faults clean
+.PHONY: install test test-default test-services lint format demo bench faults fresh-check clean
 
 install: $(STAMP)
 
@@ -67,6 +68,10 @@ faults: install
 		"make faults" postgres-server
 	$(BIN)/python tests/faults/run.py $(PYTEST_ARGS)
 
+# Clones HEAD into a temporary directory and runs every README command there, one line
+# each: command, passed/failed, seconds. `make fresh-check FRESH_CHECK="demo lint"` for some.
+fresh-check:
+	$(PYTHON) scripts/fresh_check.py $(FRESH_CHECK)
 
 clean:
-	rm -rf var/test-default var/test-services var/faults var/t-faults
+	rm -rf var/test-default var/test-services var/faults var/t-faults var/fresh-check
