@@ -4,8 +4,9 @@ Clones this checkout's HEAD (committed work only) into a temporary directory, ru
 `make install` and then each command there with a time limit, and prints one line per
 command: command, passed/failed, seconds. `make demo` runs until it serves, so it
 passes when its deep health check (/api/health?deep=1) answers 200; then it is stopped
-(its whole process group). Each command's output goes to var/fresh-check/NAME.log in
-this checkout; the clone is removed at the end (--keep keeps it).
+(SIGINT to its process group, as Ctrl-C would). Each command's output goes to
+var/fresh-check/NAME.log in this checkout; the clone is removed at the end (--keep
+keeps it).
 
     scripts/fresh_check.py                 every command
     scripts/fresh_check.py demo lint       some of them (`make` optional: "make demo")
@@ -180,7 +181,7 @@ def run_demo(checkout: Path, limit: float) -> Outcome:
             note = f"no 200 from {url} within {limit:.0f} s"
     finally:
         seconds = time.monotonic() - started
-        stop_group(process, first=signal.SIGTERM)  # the demo stops its children on SIGTERM
+        stop_group(process)  # SIGINT to the group, as Ctrl-C in its terminal
     return Outcome("make demo", passed, seconds, note)
 
 

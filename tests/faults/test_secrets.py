@@ -1,6 +1,6 @@
 """Scenario 8: secrets never reach a log. Runs last (conftest moves it): every log
 line the fault run wrote (this process at DEBUG, the worker and web server processes
-at DEBUG, Redis, PostgreSQL, wrk) is grepped for every installation token and App JWT
+at DEBUG, Redis, PostgreSQL, the load generator) is grepped for every installation token and App JWT
 the simulators issued, the App private key, the webhook secrets and API tokens.
 
 It first runs syncs of its own through the paths most likely to leak, so that it
