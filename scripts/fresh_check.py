@@ -3,7 +3,8 @@
 Clones this checkout's HEAD (committed work only) into a temporary directory, runs
 `make install` and then each command there with a time limit, and prints one line per
 command: command, passed/failed, seconds. `make demo` runs until it serves, so it
-passes when its deep health check (/api/health?deep=1) answers 200; then it is stopped
+passes once it has printed its URL (its set-up is done) and its deep health check
+(/api/health?deep=1) answers 200; then it is stopped
 (SIGINT to its process group, as Ctrl-C would). Each command's output goes to
 var/fresh-check/NAME.log in this checkout; the clone is removed at the end (--keep
 keeps it).
@@ -46,6 +47,7 @@ COMMANDS: dict[str, float] = {
     "prod-check": 1200,
 }
 INSTALL_LIMIT = 900.0
+READY_LINE = "ghsync is running: http"  # what the demo prints when its set-up is done
 # Variables of the calling make or shell that a fresh shell would not have.
 DROPPED_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VIRTUAL_ENV", "GHSYNC_VAR_DIR")
 
@@ -157,14 +159,14 @@ def health_ok(url: str) -> bool:
 
 
 def run_demo(checkout: Path, limit: float) -> Outcome:
-    """`make demo` until its deep health check answers 200, then stopped."""
+    """`make demo` until it has printed its URL and its deep health check answers 200,
+    then stopped."""
     started = time.monotonic()
     web, sim = free_port(8100), free_port(8800)
     url = f"http://127.0.0.1:{web}/api/health?deep=1"
+    log_path = LOGS / "demo.log"
     process = start(
-        ["make", "demo", f"DEMO_ARGS=--port {web} --simulator-port {sim}"],
-        checkout,
-        LOGS / "demo.log",
+        ["make", "demo", f"DEMO_ARGS=--port {web} --simulator-port {sim}"], checkout, log_path
     )
     passed, note = False, ""
     try:
@@ -173,12 +175,12 @@ def run_demo(checkout: Path, limit: float) -> Outcome:
             if process.poll() is not None:
                 note = f"exited {process.returncode} before serving"
                 break
-            if health_ok(url):
+            if READY_LINE in log_path.read_text(errors="replace") and health_ok(url):
                 passed = True
                 break
             time.sleep(1)
         else:
-            note = f"no 200 from {url} within {limit:.0f} s"
+            note = f"not serving ({READY_LINE!r} and 200 from {url}) within {limit:.0f} s"
     finally:
         seconds = time.monotonic() - started
         stop_group(process)  # SIGINT to the group, as Ctrl-C in its terminal
