@@ -50,8 +50,9 @@ class InstallationAdmin(ReadOnlyAdmin):
     inlines = [MemberInline]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Viewing is read-only, but the change page hosts the member inline.
-        return bool(request.user.is_staff)
+        # Every field is read-only, but the change page hosts the member inline (whose
+        # own permissions decide what can be edited there): open to whoever may view.
+        return bool(request.user.has_perm("integrations.view_installation"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in Installation._meta.fields]
