@@ -21,13 +21,28 @@ def installations_for_member(user: User | AnonymousUser) -> QuerySet[Installatio
     return Installation.objects.filter(Exists(member))
 
 
-def installation_for_member(*, user: User | AnonymousUser, github_id: int) -> Installation | None:
+def github_id_of(value: int | str) -> int | None:
+    """A GitHub id from a URL or query string: ASCII digits a BIGINT column can hold,
+    else None. `"\u00b2".isdigit()` is true and `int()` refuses it; `int()` also refuses
+    more than 4,300 digits: both are "no such installation", never an exception."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()) or len(value) > 19:
+            return None
+        value = int(value)
+    return value if is_github_id(value) else None
+
+
+def installation_for_member(
+    *, user: User | AnonymousUser, github_id: int | str
+) -> Installation | None:
     """The installation with that GitHub id, or None when it does not exist or `user`
     is not a member (the two are indistinguishable on purpose). An id no column can
-    hold (a URL or API path of any length) finds nothing, without asking the database."""
-    if not is_github_id(github_id):
+    hold (a URL or API path of any length, unicode digits) finds nothing, without
+    asking the database."""
+    number = github_id_of(github_id)
+    if number is None:
         return None
-    return installations_for_member(user).filter(github_id=github_id).first()
+    return installations_for_member(user).filter(github_id=number).first()
 
 
 def repositories_of(installation: Installation) -> QuerySet[Repository]:

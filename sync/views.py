@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,6 +18,7 @@ from integrations.models import Installation
 from sync.decisions import decision_level, signed_in
 from sync.policy import Trigger, user_message
 from sync.selectors import (
+    github_id_of,
     installation_for_member,
     job_history,
     recent_events,
@@ -92,11 +94,15 @@ def status_live(request: HttpRequest) -> HttpResponse:
     cards = statuses
     wanted = request.GET.get("installation", "")
     if wanted:
-        if not wanted.isdigit():
-            raise Http404("No such installation")
-        cards = [s for s in statuses if s.installation_id == int(wanted)]
+        number = github_id_of(wanted)
+        cards = [s for s in statuses if number is not None and s.installation_id == number]
         if not cards:
             raise Http404("No such installation")
-    response = render(request, "sync/_live.html", {"statuses": statuses, "cards": cards})
+    # Forms in the fragment send the user back to the page that polls it, not here.
+    return_to = (
+        reverse("installation", args=[cards[0].installation_id]) if wanted else reverse("dashboard")
+    )
+    context = {"statuses": statuses, "cards": cards, "return_to": return_to}
+    response = render(request, "sync/_live.html", context)
     add_never_cache_headers(response)
     return response

@@ -46,7 +46,7 @@ from sync.status import get_status, get_status_for_user
 
 def _member_installation(request: Request, github_id: int | str) -> Installation:
     """The installation, or 404 when it does not exist or the user is not a member."""
-    installation = installation_for_member(user=request.user, github_id=int(github_id))
+    installation = installation_for_member(user=request.user, github_id=github_id)
     if installation is None:
         raise Http404("No such installation")
     return installation

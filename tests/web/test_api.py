@@ -328,3 +328,12 @@ def test_api_docs_page_serves_its_assets_from_the_app(member_client: Client) -> 
         assert asset.startswith("/static/"), asset
         assert "://" not in asset
     assert "cdn" not in page.lower()
+
+
+@pytest.mark.parametrize("github_id", ["4" * 4301, "9" * 20, "0"])
+def test_installation_routes_with_a_huge_id_are_404_not_500(
+    member_client: Client, installation: Installation, github_id: str
+) -> None:
+    assert member_client.get(f"/api/installations/{github_id}/status").status_code == 404
+    assert member_client.post(f"/api/installations/{github_id}/sync").status_code == 404
+    assert not IngestionJob.objects.exists()
