@@ -172,8 +172,10 @@ GITHUB_APP_PRIVATE_KEY = env_str("GITHUB_APP_PRIVATE_KEY").replace("\\n", "\n") 
 GITHUB_APP_PRIVATE_KEY_PATH = env_str("GITHUB_APP_PRIVATE_KEY_PATH") or None
 GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET") or None
 GITHUB_WEBHOOK_SECRET_PREVIOUS = env_str("GITHUB_WEBHOOK_SECRET_PREVIOUS") or None
+# GitHub's own cap on a delivery. Only the webhook view allows it: it reads the raw
+# stream with this limit itself (413 past it); every form keeps Django's default cap
+# (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB), so a login POST cannot be 25 MiB.
 GITHUB_WEBHOOK_MAX_BYTES = env_int("GITHUB_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = GITHUB_WEBHOOK_MAX_BYTES + 1024
 
 # --- Sync policy and worker (SPEC §1) ---------------------------------------------------
 SYNC_MANUAL_COOLDOWN_SECONDS = env_int("SYNC_MANUAL_COOLDOWN_SECONDS", 3600)

@@ -271,3 +271,18 @@ def test_form_encoded_delivery_is_read_from_its_payload_field(post_webhook: Any)
     response = post_webhook("ping", body=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 202
     assert WebhookDelivery.objects.get().payload == PING
+
+
+def test_the_25_mib_cap_is_the_webhooks_alone_forms_keep_djangos_default(
+    post_webhook: Any, client: Any, settings: Any
+) -> None:
+    """A 5 MiB signed delivery is accepted (GitHub's cap is 25 MiB) while a 5 MiB login
+    form is refused: the webhook reads its raw stream with its own cap."""
+    from django.conf import global_settings
+
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == global_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert settings.GITHUB_WEBHOOK_MAX_BYTES == 25 * 1024 * 1024
+    big = "x" * (5 * 1024 * 1024)
+    assert post_webhook("ping", {"zen": big, "installation": {"id": 1}}).status_code == 202
+    form = client.post("/accounts/login/", {"username": "alice", "password": big})
+    assert form.status_code == 400
