@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import template
 from django.utils import timezone
@@ -28,7 +29,37 @@ def status_banner(
     if not isinstance(statuses, list):  # a page that built none: "" from the template
         user = getattr(request, "user", None)
         statuses = get_status_for_user(user, timezone.now()) if user is not None else []
-    return {"statuses": statuses, "request": request, "many": len(statuses) > 1}
+    return {
+        "statuses": statuses,
+        "request": request,
+        "many": len(statuses) > 1,
+        "return_to": return_to(context),
+    }
+
+
+@register.simple_tag(takes_context=True)
+def return_to(context: template.Context) -> str:
+    """Where a form's `next` sends the user back: the page, also when the form was
+    rendered in the live fragment the page polls (its view sets `return_to`)."""
+    explicit = context.get("return_to")
+    if explicit:
+        return str(explicit)
+    request = context.get("request")
+    return request.get_full_path() if request is not None else ""
+
+
+@register.filter
+def web_url(value: str | None) -> str:
+    """A link target only for http(s) URLs: an event's URL comes from GitHub's (or a
+    hostile server's) JSON, and `javascript:` must never become a clickable href."""
+    text = str(value or "")
+    if not text.lower().startswith(("http://", "https://")):
+        return ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    return text if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
 def _span(seconds: float, *, ceil: bool) -> str:
