@@ -311,3 +311,75 @@ def test_any_signed_in_page_built_on_base_shows_the_banner(
     request.user = member
     html = render_to_string("base.html", {}, request=request).encode()
     assert "Syncing repository 1 of 3 — acme/repo-0" in banner_of(html)
+
+
+@pytest.mark.parametrize(
+    "wanted",
+    # superscript two, Arabic-Indic 4242, double-struck 4242: str.isdigit() says yes to all
+    [
+        "\u00b2",
+        "\u0664\u0662\u0664\u0662",
+        "\U0001d7dc\U0001d7da\U0001d7dc\U0001d7da",
+        "4" * 4301,
+        "9" * 20,
+        "0",
+        "-4242",
+        "4242 ",
+    ],
+)
+def test_live_fragment_with_a_unicode_digit_or_huge_installation_is_404_not_500(
+    member_client: Client, installation: Installation, wanted: str
+) -> None:
+    assert member_client.get("/status/live/", {"installation": wanted}).status_code == 404
+
+
+def test_installation_pages_with_a_huge_id_are_404_not_500(
+    member_client: Client, installation: Installation
+) -> None:
+    huge = "4" * 4301
+    assert member_client.get(f"/installations/{huge}/").status_code == 404
+    assert member_client.post(f"/installations/{huge}/sync").status_code == 404
+    assert not IngestionJob.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "//evil.example/x",
+        "https:alert(1)",
+    ],
+)
+def test_event_links_are_rendered_only_for_http_and_https_urls(
+    member_client: Client, installation: Installation, url: str
+) -> None:
+    repository = Repository.objects.get(full_name="acme/repo-0")
+    for number, target in ((1, url), (2, "https://github.com/acme/repo-0/pull/2")):
+        Event.objects.create(
+            installation=installation, repository=repository, kind="pr_opened",
+            github_id=str(number), number=number, occurred_at=timezone.now(),
+            title=f"Change {number}", url=target,
+        )  # fmt: skip
+    html = member_client.get("/installations/4242/").content.decode()
+    hrefs = re.findall(r'<a href="([^"]*)"[^>]*>Change \d', html)
+    assert hrefs == ["https://github.com/acme/repo-0/pull/2"]
+    assert "Change 1" in html  # still listed, as text
+
+
+def test_sync_now_from_a_live_refreshed_card_returns_to_the_page_not_the_fragment(
+    member_client: Client, installation: Installation
+) -> None:
+    for polled, page in (("/status/live/?installation=4242", "/installations/4242/"),
+                         ("/status/live/", "/")):  # fmt: skip
+        IngestionJob.objects.all().delete()
+        Installation.objects.filter(pk=installation.pk).update(last_manual_sync_at=None)
+        fragment = member_client.get(polled).content.decode()
+        nexts = set(re.findall(r'name="next" value="([^"]*)"', fragment))
+        assert nexts == {page}, nexts
+        response = member_client.post("/installations/4242/sync", {"next": page})
+        assert response["Location"] == page
