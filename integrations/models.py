@@ -103,11 +103,15 @@ class Installation(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(36500)],
         help_text="How many days a full sync reads back; empty: SYNC_BACKFILL_DAYS.",
     )
+    # GitHub's own `installation.updated_at`, the newest seen: a webhook body older than
+    # this is a replay (or late) and changes nothing (SPEC §6).
+    github_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["account_login", "github_id"]
+        permissions = [("sync_installation", "Can ask for a sync now (admin action)")]
 
     def __str__(self) -> str:
         return f"{self.account_login} ({self.github_id})"

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import models, transaction
+from django.utils.dateparse import parse_datetime
 
 from integrations.models import (
     GitHubProfile,
@@ -56,6 +58,21 @@ def github_int(value: Any) -> int | None:
     return value if is_github_id(value) else None
 
 
+def github_time(value: Any) -> datetime | None:
+    """A timestamp as GitHub writes it in webhooks: ISO 8601 text (any offset) or, in
+    some installation payloads, epoch seconds. None for anything else."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
 def _required_id(payload: Mapping[str, Any], what: str) -> int:
     value = github_int(payload.get("id"))
     if value is None:
@@ -76,6 +93,7 @@ class InstallationData:
     account_type: str
     repository_selection: str
     suspended: bool = False
+    updated_at: datetime | None = None  # GitHub's own, to refuse older (replayed) bodies
 
     @classmethod
     def from_github(cls, payload: Any) -> InstallationData:
@@ -90,6 +108,7 @@ class InstallationData:
             account_type=str(account.get("type") or body.get("target_type") or "")[:32],
             repository_selection=str(body.get("repository_selection") or "")[:16],
             suspended=bool(body.get("suspended_at")),
+            updated_at=github_time(body.get("updated_at")),
         )
 
 
@@ -144,9 +163,15 @@ def installation_upsert(
                 "account_type": data.account_type or "Organization",
                 "repository_selection": data.repository_selection or "all",
                 "status": new_status,
+                "github_updated_at": data.updated_at,
             },
         )
         if not created:
+            if data.updated_at is not None and (
+                installation.github_updated_at is None
+                or data.updated_at > installation.github_updated_at
+            ):
+                installation.github_updated_at = data.updated_at
             installation.account_login = data.account_login
             if data.account_type:
                 installation.account_type = data.account_type
@@ -159,6 +184,7 @@ def installation_upsert(
                     "account_type",
                     "repository_selection",
                     "status",
+                    "github_updated_at",
                     "updated_at",
                 ]
             )
@@ -171,10 +197,34 @@ def installation_upsert(
     return installation, created
 
 
-def installation_status_set(*, github_id: int, status: InstallationStatus | str) -> bool:
+def installation_stale_reason(installation: Installation, data: InstallationData) -> str:
+    """Why a webhook's description of `installation` must change nothing, or "".
+    State never moves backwards: a deleted installation stays deleted (GitHub never
+    reuses an installation id), and a body older than the stored state (by GitHub's own
+    `updated_at`) is a replay or arrived late."""
+    if installation.status == InstallationStatus.DELETED:
+        return f"installation {installation.github_id} was deleted"
+    stored = installation.github_updated_at
+    if data.updated_at is not None and stored is not None and data.updated_at < stored:
+        return (
+            f"older than the stored state of installation {installation.github_id}"
+            f" (updated_at {data.updated_at.isoformat()} < {stored.isoformat()})"
+        )
+    return ""
+
+
+def installation_status_set(
+    *, github_id: int, status: InstallationStatus | str, updated_at: datetime | None = None
+) -> bool:
     """Record GitHub's suspend / unsuspend / delete. False when the installation is unknown."""
     with transaction.atomic():
-        updated = Installation.objects.filter(github_id=github_id).update(status=str(status))
+        rows = Installation.objects.filter(github_id=github_id)
+        updated = rows.update(status=str(status))
+        if updated and updated_at is not None:
+            rows.filter(
+                models.Q(github_updated_at__isnull=True)
+                | models.Q(github_updated_at__lt=updated_at)
+            ).update(github_updated_at=updated_at)
     if updated:
         log.info("installation.status_changed", installation_id=github_id, status=str(status))
     return bool(updated)

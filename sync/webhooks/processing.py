@@ -37,6 +37,7 @@ from integrations.services import (
     InstallationData,
     PayloadError,
     github_int,
+    installation_stale_reason,
     installation_status_set,
     installation_upsert,
     member_link_sender,
@@ -189,13 +190,25 @@ def delivery_process(*, delivery_pk: int) -> DeliveryOutcome | None:
 def _failed(delivery_pk: int, exc: Exception, *, retryable: bool) -> DeliveryFailed:
     error = f"{type(exc).__name__}: {exc}"[:2000]
     with transaction.atomic():
-        WebhookDelivery.objects.filter(pk=delivery_pk).update(
+        rows = WebhookDelivery.objects.filter(pk=delivery_pk)
+        rows.update(
             status=DeliveryStatus.FAILED,
             error=error,
             attempts=F("attempts") + 1,
             processed_at=timezone.now(),
         )
-    log.error("webhook.failed", delivery_pk=delivery_pk, error=error, retryable=retryable)
+        found = rows.values_list("delivery_id", "event", "action", "installation_github_id")
+        delivery_id, event, action, installation_id = found.first() or (None, None, None, None)
+    log.error(
+        "webhook.failed",
+        delivery_pk=delivery_pk,
+        delivery_id=delivery_id,
+        github_event=event,
+        action=action,
+        installation_id=installation_id,
+        error=error,
+        retryable=retryable,
+    )
     return DeliveryFailed(error, retryable=retryable)
 
 
@@ -224,8 +237,44 @@ def _sender_id(payload: Mapping[str, Any]) -> int | None:
     return github_int(sender.get("id")) if isinstance(sender, Mapping) else None
 
 
+INSTALLATION_ACTIONS = ("created", "new_permissions_accepted", "deleted", "suspend", "unsuspend")
+
+
+def _replayed(data: InstallationData, action: str, raw: Mapping[str, Any]) -> bool:
+    """Whether this body was already applied under another delivery id: GitHub sends
+    `created` once per installation, and the same action with the same `updated_at`
+    is the same body again."""
+    applied = WebhookDelivery.objects.filter(
+        event="installation",
+        action=action,
+        installation_github_id=data.github_id,
+        status=DeliveryStatus.PROCESSED,
+    )
+    if action == "created":
+        return applied.exists()
+    updated_at = raw.get("updated_at")
+    if updated_at is None or isinstance(updated_at, (dict, list)):
+        return False
+    return applied.filter(payload__installation__updated_at=updated_at).exists()
+
+
 def _installation(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
-    data = InstallationData.from_github(payload.get("installation"))
+    if action not in INSTALLATION_ACTIONS:
+        return _ignored(f"installation action {action!r} is not used")
+    raw = _mapping_of(payload.get("installation"))
+    data = InstallationData.from_github(raw)
+    known = Installation.objects.filter(github_id=data.github_id).first()
+    if known is None and action != "created":  # only `created` may create one
+        return _ignored(f"unknown installation {data.github_id}")
+    if known is not None:
+        stale = installation_stale_reason(known, data)
+        if not stale and _replayed(data, action, raw):
+            stale = f"installation {action} already applied (a replayed body)"
+        if stale:
+            log.warning(
+                "webhook.stale", installation_id=data.github_id, action=action, reason=stale
+            )
+            return _ignored(stale)
     if action in ("created", "new_permissions_accepted"):
         installation, _ = installation_upsert(data=data)
         repositories = repositories_from_github(payload.get("repositories"))
@@ -237,17 +286,22 @@ def _installation(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
         decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK)
         return DeliveryOutcome(DeliveryStatus.PROCESSED, decision=decision)
     if action == "deleted":
-        if not installation_status_set(github_id=data.github_id, status=InstallationStatus.DELETED):
-            return _ignored(f"unknown installation {data.github_id}")
+        installation_status_set(
+            github_id=data.github_id, status=InstallationStatus.DELETED, updated_at=data.updated_at
+        )
         return DeliveryOutcome(DeliveryStatus.PROCESSED)
     if action == "suspend":
         installation_upsert(data=data, status=InstallationStatus.SUSPENDED)
         return DeliveryOutcome(DeliveryStatus.PROCESSED)
-    if action == "unsuspend":
-        installation, _ = installation_upsert(data=data, status=InstallationStatus.ACTIVE)
-        decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK)
-        return DeliveryOutcome(DeliveryStatus.PROCESSED, decision=decision)
-    return _ignored(f"installation action {action!r} is not used")
+    installation, _ = installation_upsert(data=data, status=InstallationStatus.ACTIVE)
+    decision = request_sync(installation_id=installation.pk, trigger=Trigger.WEBHOOK)
+    return DeliveryOutcome(DeliveryStatus.PROCESSED, decision=decision)
+
+
+def _mapping_of(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PayloadError("installation is not an object")
+    return value
 
 
 def _installation_repositories(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
@@ -255,8 +309,12 @@ def _installation_repositories(payload: Mapping[str, Any], action: str) -> Deliv
         return _ignored(f"installation_repositories action {action!r} is not used")
     data = InstallationData.from_github(payload.get("installation"))
     installation = Installation.objects.filter(github_id=data.github_id).first()
-    if installation is None:
-        installation, _ = installation_upsert(data=data)
+    if installation is None:  # only `installation created` may create one
+        return _ignored(f"unknown installation {data.github_id}")
+    stale = installation_stale_reason(installation, data)
+    if stale:
+        log.warning("webhook.stale", installation_id=data.github_id, action=action, reason=stale)
+        return _ignored(stale)
     added = repositories_from_github(payload.get("repositories_added"))
     removed = [
         item.github_id for item in repositories_from_github(payload.get("repositories_removed"))
@@ -281,8 +339,10 @@ def _repository_of(payload: Mapping[str, Any]) -> tuple[Repository | None, str]:
         github_int(installation.get("id")) if isinstance(installation, Mapping) else None
     )
     repository_id = github_int(repository.get("id")) if isinstance(repository, Mapping) else None
-    if installation_id is None or repository_id is None:
-        raise PayloadError("activity payload without installation or repository id")
+    if installation_id is None:  # a repository or organization webhook, not the App's
+        return None, "activity without an installation (not from the GitHub App)"
+    if repository_id is None:
+        raise PayloadError("activity payload without a repository id")
     found = (
         Repository.objects.select_related("installation")
         .filter(github_id=repository_id, installation__github_id=installation_id)

@@ -154,6 +154,105 @@ def test_deleting_an_unknown_installation_is_ignored_with_a_reason(
     assert not Installation.objects.exists()
 
 
+# --------------------------------------------------------------------------- replays
+# A captured signed body sent again under a new delivery id: state never moves
+# backwards (SPEC §6), judged by the payload's own timestamps.
+
+
+def _installation_body(dataset: Dataset, action: str, updated_at: str, **fields: Any) -> Any:
+    payload = installation_created_payload(dataset, INSTALLATION_ID, SENDER_ID, SENDER_LOGIN)
+    payload["action"] = action
+    payload["installation"].update(updated_at=updated_at, **fields)
+    return payload
+
+
+# GitHub's own example pair (octokit/webhooks-examples 7.6.1) has the same updated_at on
+# suspend and unsuspend; a real unsuspend may carry a newer one: both must hold.
+@pytest.mark.parametrize("unsuspended_at", ["2025-03-01T10:00:00Z", "2025-03-01T12:00:00Z"])
+def test_a_replayed_suspend_under_a_new_delivery_id_does_not_suspend_again(
+    dataset: Dataset, deliver: Deliver, installed: Installation, unsuspended_at: str
+) -> None:
+    suspend = _installation_body(
+        dataset, "suspend", "2025-03-01T10:00:00Z", suspended_at="2025-03-01T10:00:00Z"
+    )
+    assert deliver("installation", suspend).status == DeliveryStatus.PROCESSED
+    unsuspend = _installation_body(dataset, "unsuspend", unsuspended_at)
+    assert deliver("installation", unsuspend).status == DeliveryStatus.PROCESSED
+    installed.refresh_from_db()
+    assert installed.status == InstallationStatus.ACTIVE
+    replay = deliver("installation", copy.deepcopy(suspend))
+    assert replay.status == DeliveryStatus.IGNORED
+    installed.refresh_from_db()
+    assert installed.status == InstallationStatus.ACTIVE
+
+
+def test_an_installation_body_older_than_the_stored_state_changes_nothing(
+    dataset: Dataset, deliver: Deliver, installed: Installation
+) -> None:
+    newer = _installation_body(
+        dataset, "suspend", "2025-03-01T10:00:00Z", suspended_at="2025-03-01T10:00:00Z"
+    )
+    deliver("installation", newer)
+    # Epoch seconds, as some of GitHub's installation payloads write them: 2025-02-01.
+    older = _installation_body(dataset, "unsuspend", 1738368000)  # type: ignore[arg-type]
+    delivery = deliver("installation", older)
+    assert delivery.status == DeliveryStatus.IGNORED
+    assert "older than the stored state" in delivery.error
+    installed.refresh_from_db()
+    assert installed.status == InstallationStatus.SUSPENDED
+
+
+def test_a_replayed_installation_created_body_neither_regrants_owner_nor_deactivates_repositories(
+    dataset: Dataset, deliver: Deliver, installed: Installation
+) -> None:
+    created = installation_created_payload(dataset, INSTALLATION_ID, SENDER_ID, SENDER_LOGIN)
+    InstallationMember.objects.filter(installation=installed).delete()  # access revoked
+    new = {"id": 777_001, "full_name": "org-1/brand-new", "private": True, "name": "brand-new"}
+    deliver("installation_repositories", _repositories_payload(dataset, "added", [new]))
+    replay = deliver("installation", created)
+    assert replay.status == DeliveryStatus.IGNORED
+    assert not InstallationMember.objects.filter(installation=installed).exists()
+    assert Repository.objects.get(github_id=777_001).is_active is True
+
+
+def test_a_deleted_installation_stays_deleted_whatever_is_replayed(
+    dataset: Dataset, deliver: Deliver, installed: Installation
+) -> None:
+    deliver("installation", _installation_body(dataset, "deleted", "2025-03-01T10:00:00Z"))
+    for action in ("unsuspend", "new_permissions_accepted", "created"):
+        body = _installation_body(dataset, action, "2025-04-01T10:00:00Z")
+        assert deliver("installation", body).status == DeliveryStatus.IGNORED
+    new = {"id": 777_001, "full_name": "org-1/brand-new", "private": True, "name": "brand-new"}
+    added = deliver("installation_repositories", _repositories_payload(dataset, "added", [new]))
+    assert added.status == DeliveryStatus.IGNORED
+    installed.refresh_from_db()
+    assert installed.status == InstallationStatus.DELETED
+    assert not Repository.objects.filter(github_id=777_001).exists()
+
+
+@pytest.mark.parametrize("action", ["suspend", "unsuspend", "new_permissions_accepted"])
+def test_only_installation_created_creates_an_installation(
+    dataset: Dataset, deliver: Deliver, action: str
+) -> None:
+    delivery = deliver("installation", _installation_body(dataset, action, "2025-03-01T10:00:00Z"))
+    assert (delivery.status, delivery.error) == (
+        DeliveryStatus.IGNORED,
+        f"unknown installation {INSTALLATION_ID}",
+    )
+    assert not Installation.objects.exists()
+
+
+@pytest.mark.parametrize("action", ["added", "removed"])
+def test_installation_repositories_for_an_unknown_installation_do_not_create_it(
+    dataset: Dataset, deliver: Deliver, action: str
+) -> None:
+    repo = {"id": 777_001, "full_name": "org-1/brand-new", "private": True, "name": "brand-new"}
+    delivery = deliver("installation_repositories", _repositories_payload(dataset, action, [repo]))
+    assert delivery.status == DeliveryStatus.IGNORED
+    assert not Installation.objects.exists()
+    assert not Repository.objects.exists()
+
+
 # --------------------------------------------------------------------------- repositories
 
 
@@ -372,6 +471,22 @@ def test_activity_for_an_unknown_repository_or_installation_is_ignored_with_a_re
     assert not Event.objects.exists()
 
 
+@pytest.mark.parametrize("event", ["push", "pull_request", "issues", "issue_comment"])
+def test_activity_without_an_installation_is_ignored_not_failed(
+    dataset: Dataset, deliver: Deliver, installed: Installation, event: str
+) -> None:
+    """A repository webhook pointed at ghsync sends the same events without the App's
+    `installation`: nothing to retry, nothing to log as an error."""
+    payload = activity_payload(dataset, event, installation_id=INSTALLATION_ID)
+    del payload["installation"]
+    with capture_logs() as logs:
+        delivery = deliver(event, payload)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.IGNORED, 1)
+    assert "without an installation" in delivery.error
+    assert not [e for e in logs if e["event"] == "webhook.failed"]
+    assert not Event.objects.exists()
+
+
 # --------------------------------------------------------------------------- failures
 
 
@@ -388,7 +503,9 @@ def test_malformed_payload_fails_visibly_and_is_not_retried(
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.attempts == 1
     assert "KeyError" in delivery.error and "number" in delivery.error
-    assert any(e["event"] == "webhook.failed" for e in logs)
+    failed = [e for e in logs if e["event"] == "webhook.failed"]
+    assert [e["delivery_id"] for e in failed] == [delivery.delivery_id]
+    assert failed[0]["github_event"] == "pull_request"
 
 
 def _with(payload: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
