@@ -54,7 +54,7 @@ format: install
 
 # Everything on embedded defaults (SQLite, filesystem broker) with the GitHub simulator.
 demo: install
-	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python manage.py demo $(DEMO_ARGS)
+	env -u DATABASE_URL -u CELERY_BROKER_URL DJANGO_DEBUG=true $(BIN)/python manage.py demo $(DEMO_ARGS)
 
 # Side-by-side benchmarks (minutes): table on stdout, JSON under var/bench/.
 bench: install

@@ -38,3 +38,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_pair(name: str) -> tuple[str, str] | None:
+    """ "HEADER,value" as a pair (SECURE_PROXY_SSL_HEADER); None when unset."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    parts = [item.strip() for item in raw.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"{name} must be HEADER,value (e.g. HTTP_X_FORWARDED_PROTO,https)")
+    return parts[0], parts[1]

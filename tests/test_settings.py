@@ -12,15 +12,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def settings_of(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
+def settings_of(code: str, **env: str | None) -> subprocess.CompletedProcess[str]:
+    clean: dict[str, str | None] = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("SYNC_", "DJANGO_", "GITHUB_"))
         and k not in {"DATABASE_URL", "CELERY_BROKER_URL"}
     }
+    clean["DJANGO_DEBUG"] = "true"  # as the demo and the tests set it; production's is off
     clean.update(env)
-    clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    given = {k: v for k, v in clean.items() if v is not None}
+    given["DJANGO_SETTINGS_MODULE"] = "config.settings"
     script = (
         "import django; django.setup(); from django.conf import settings as s;"
         f" print(repr(({code},)))"
@@ -28,7 +30,7 @@ def settings_of(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
-        env=clean,
+        env=given,
         capture_output=True,
         text=True,
         timeout=60,
@@ -76,6 +78,42 @@ def test_environment_variables_override_the_defaults() -> None:
             "-----BEGIN KEY-----\nabc\n-----END KEY-----",
         )
     )
+
+
+def test_debug_is_off_unless_django_debug_says_otherwise() -> None:
+    unset = settings_of("s.DEBUG", DJANGO_DEBUG=None)
+    assert unset.returncode != 0  # off, so the development key is refused
+    assert "DJANGO_SECRET_KEY must be set" in unset.stderr
+    keyed = settings_of("s.DEBUG", DJANGO_DEBUG=None, DJANGO_SECRET_KEY="k" * 50)
+    assert (keyed.returncode, keyed.stdout.strip()) == (0, "(False,)"), keyed.stderr
+
+
+def test_production_proxy_and_cookie_settings_come_from_the_environment() -> None:
+    out = settings_of(
+        "s.CSRF_TRUSTED_ORIGINS, s.SECURE_PROXY_SSL_HEADER, s.SECURE_SSL_REDIRECT,"
+        " s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS,"
+        " s.DATA_UPLOAD_MAX_MEMORY_SIZE",
+        DJANGO_CSRF_TRUSTED_ORIGINS="https://ghsync.example, https://b.example",
+        DJANGO_SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
+        DJANGO_SECURE_SSL_REDIRECT="true",
+        DJANGO_SESSION_COOKIE_SECURE="true",
+        DJANGO_CSRF_COOKIE_SECURE="1",
+        DJANGO_SECURE_HSTS_SECONDS="31536000",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == repr(
+        (
+            ["https://ghsync.example", "https://b.example"],
+            ("HTTP_X_FORWARDED_PROTO", "https"),
+            True,
+            True,
+            True,
+            31536000,
+            2621440,  # Django's default: only the webhook reads bigger bodies
+        )
+    )
+    bad = settings_of("s.SECURE_PROXY_SSL_HEADER", DJANGO_SECURE_PROXY_SSL_HEADER="https")
+    assert bad.returncode != 0 and "HEADER,value" in bad.stderr
 
 
 def test_debug_off_with_the_development_key_refuses_to_start() -> None:

@@ -91,6 +91,7 @@ def demo_environment(config: DemoConfig, credentials: dict[str, str]) -> dict[st
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_DEBUG": "true",  # a development run: production's default is off
             "GITHUB_API_URL": config.sim_url,
             "GITHUB_APP_ID": "1",
             "GITHUB_APP_PRIVATE_KEY_PATH": credentials["private_key_path"],
