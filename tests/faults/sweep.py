@@ -34,8 +34,18 @@ from sync.policy import Trigger
 from sync.services import request_sync
 from tests.factories import make_installation, make_user
 
-ROLES = ("anonymous", "non-member", "viewer", "owner", "staff")
+ROLES = ("anonymous", "non-member", "viewer", "owner", "staff", "bare staff")
 GITHUB_ID = 424_242
+# Ids a URL or query may carry that are not ids: str.isdigit() is true for the first
+# three (superscript two, Arabic-Indic and double-struck digits) and int() refuses
+# them; int() refuses more than 4,300 digits; the last is past the BIGINT column.
+ODD_IDS = {
+    "<superscript>": "\u00b2",
+    "<arabic-indic>": "\u0664\u0662\u0664\u0662",
+    "<double-struck>": "\U0001d7dc\U0001d7da",
+    "<4301 digits>": "4" * 4301,
+    "<past bigint>": str(2**63),
+}
 
 
 def routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[str]:
@@ -49,7 +59,8 @@ def routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[str]
 
 class World:
     """An installation with a viewer and an owner; a non-member who owns another one;
-    staff; and one row of every model the admin lists, for the object URLs."""
+    staff (a superuser) and bare staff (is_staff, no permission at all); and one row of
+    every model the admin lists, for the object URLs."""
 
     def __init__(self) -> None:
         self.users = {
@@ -57,6 +68,7 @@ class World:
             "viewer": make_user("viewer"),
             "owner": make_user("owner", email="owner@example.com"),
             "staff": make_user("staff", is_staff=True, is_superuser=True),
+            "bare staff": make_user("barestaff", is_staff=True),
         }
         self.installation = make_installation(
             github_id=GITHUB_ID, account_login="acme", owner=self.users["owner"]
@@ -124,6 +136,7 @@ class World:
             "/?$": "/",
             "$": "",
         }
+        replacements.update(ODD_IDS)
         for pattern, value in replacements.items():
             url = url.replace(pattern, value)
         assert "<" not in url and "(?P" not in url, f"no value for a parameter of {route!r}"
