@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.authtoken.models import TokenProxy
 
 from integrations.admin import InstallationAdmin, ReadOnlyAdmin
 from integrations.models import Installation
@@ -80,6 +81,9 @@ class SyncingInstallationAdmin(InstallationAdmin):
 
 admin.site.unregister(Installation)
 admin.site.register(Installation, SyncingInstallationAdmin)
+# DRF's plain-text tokens are no longer accepted (API tokens are knox's, hashed): its
+# admin would only make keys that do not work.
+admin.site.unregister(TokenProxy)
 
 
 @admin.register(IngestionJob)

@@ -19,7 +19,7 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from integrations.models import (
     Event,
@@ -93,7 +93,7 @@ class World:
         self.objects: dict[str, Any] = {
             "auth/group": Group.objects.create(name="sweepers"),
             "auth/user": self.users["owner"],
-            "authtoken/tokenproxy": Token.objects.create(user=self.users["owner"]).user,
+            "knox/authtoken": AuthToken.objects.create(user=self.users["owner"])[0],
             "django_celery_beat/periodictask": PeriodicTask.objects.create(
                 name="sweep", task="sync.tasks.run_maintenance", interval=interval
             ),
@@ -130,7 +130,7 @@ class World:
             "<path:content_type_id>/<path:object_id>": f"{content_type.pk}/{self.installation.pk}",
             "<id>": str(self.users["owner"].pk),
             "<uidb64>/<token>": "MQ/not-a-token",
-            "(?P<app_label>auth|authtoken|django_celery_beat|integrations|sync)": "integrations",
+            "(?P<app_label>auth|knox|django_celery_beat|integrations|sync)": "integrations",
             "(?P<url>.*)": "no-such-page/",
             "^": "",
             "/?$": "/",

@@ -138,7 +138,7 @@ ADMIN_SITE: dict[str, dict[str, tuple[int, ...]]] = {
     "admin/jsi18n/": {"GET": (*NOT_STAFF, 200, 200), "POST": (*NOT_STAFF, 405, 405)},
     "admin/r/<path:content_type_id>/<path:object_id>/": {
         "GET": (*NOT_STAFF, 404, 404), "POST": (*NOT_STAFF, 404, 404)},
-    "admin/^(?P<app_label>auth|authtoken|django_celery_beat|integrations|sync)/$": {
+    "admin/^(?P<app_label>auth|knox|django_celery_beat|integrations|sync)/$": {
         "GET": (*NOT_STAFF, 200, 404), "POST": (*NOT_STAFF, 200, 404)},
     "admin/(?P<url>.*)$": {"GET": (*NOT_STAFF, 404, 404), "POST": (*NOT_STAFF, 404, 404)},
     "admin/auth/user/<id>/password/": {
@@ -150,7 +150,7 @@ ADMIN_SITE: dict[str, dict[str, tuple[int, ...]]] = {
 ADMIN_MODELS: dict[str, str] = {
     "auth/group": "editable",
     "auth/user": "editable",
-    "authtoken/tokenproxy": "editable",
+    "knox/authtoken": "editable",
     "django_celery_beat/periodictask": "editable",
     "django_celery_beat/clockedschedule": "editable",
     "django_celery_beat/crontabschedule": "editable",

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from integrations.models import DeliveryStatus, InstallationMember, MemberRole, WebhookDelivery
 from simulator.webhooks import activity_payload
 from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
+from sync.tokens import api_token_create
 from sync.webhooks.signature import signature_for
 from tests.factories import make_user
 from tests.faults.figures import figure
@@ -97,7 +97,7 @@ def test_load_on_the_webhook_and_the_status_api_during_a_backfill(
         InstallationMember.objects.get_or_create(
             user=user, installation=installation, defaults={"role": MemberRole.VIEWER}
         )
-    token = Token.objects.create(user=user).key
+    token = api_token_create(username=user.username).key
     ISSUED.tokens.add(token)  # an API token is a secret too
     deliveries = [
         (event, f"load-{github_id}-{event}",

@@ -4,18 +4,22 @@ included), Sync now's 202/200, events with filters and cursor pages, the schema.
 from __future__ import annotations
 
 import base64
+import io
 import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
+from knox.models import AuthToken
 from rest_framework.authtoken.models import Token
 
 from integrations.models import Event, Installation
 from sync.models import IngestionJob, JobStatus
+from sync.tokens import api_token_create, legacy_tokens_convert
 from tests.factories import make_installation, make_job, make_user
 from tests.spec import STATUS_KEYS
 
@@ -134,11 +138,47 @@ def test_anonymous_requests_are_refused(client: Client, installation: Installati
 
 
 def test_token_authentication_works(installation: Installation, member: Any) -> None:
-    token = Token.objects.create(user=member)
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token_create(username=member.username).key
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/installations/4242/status").status_code == 200
     response = client.post("/api/installations/4242/sync")
     assert response.status_code == 202
+
+
+def test_api_tokens_are_stored_hashed_and_expire(installation: Installation, member: Any) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("api_token", member.username, "--days", "7", stdout=out, stderr=err)
+    key = out.getvalue().strip()
+    stored = AuthToken.objects.get(user=member)
+    assert key not in (stored.digest, stored.token_key) and len(stored.digest) == 128
+    assert timedelta(days=6, hours=23) < stored.expiry - timezone.now() <= timedelta(days=7)
+    assert "expires:" in err.getvalue()
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/sync/status/").status_code == 200
+    AuthToken.objects.filter(pk=stored.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert client.get("/api/sync/status/").status_code in (401, 403)
+    garbage = Client(HTTP_AUTHORIZATION=b"Token \xff\xfe".decode("latin-1"))
+    assert garbage.get("/api/sync/status/").status_code in (401, 403)
+
+
+def test_old_drf_tokens_keep_working_hashed_and_expiring_after_the_migration(
+    installation: Installation, member: Any, settings: Any
+) -> None:
+    settings.API_TOKEN_TTL_DAYS = 30
+    old = Token.objects.create(user=member)
+    client = Client(HTTP_AUTHORIZATION=f"Token {old.key}")
+    assert client.get("/api/sync/status/").status_code in (401, 403)  # no longer read as-is
+    now = timezone.now()
+    assert legacy_tokens_convert(legacy_model=Token, knox_model=AuthToken, now=now) == 1
+    assert not Token.objects.exists()  # no plain-text key left
+    stored = AuthToken.objects.get(user=member)
+    assert stored.digest != old.key and stored.expiry == now + timedelta(days=30)
+    assert client.get("/api/sync/status/").status_code == 200
+
+
+def test_api_token_command_refuses_an_unknown_user(db: Any) -> None:
+    with pytest.raises(CommandError, match="no active user named 'nobody'"):
+        call_command("api_token", "nobody", stdout=io.StringIO(), stderr=io.StringIO())
 
 
 def test_sync_now_starts_with_202_and_then_answers_200_with_the_decision(
