@@ -11,7 +11,7 @@ DEMO_ARGS ?=
 FRESH_CHECK ?=
 ENSURE := scripts/ensure_system_tools.sh
 
-.PHONY: install test test-default test-services lint format demo bench faults fresh-check clean
+.PHONY: install test test-default test-services lint format demo bench faults fresh-check prod-check clean
 
 install: $(STAMP)
 
@@ -73,5 +73,10 @@ faults: install
 fresh-check:
 	$(PYTHON) scripts/fresh_check.py $(FRESH_CHECK)
 
+# The README's production section run on this machine (PostgreSQL, Redis, gunicorn
+# behind a TLS proxy, two workers, beat) and driven with Chromium (about 2 minutes).
+prod-check: install
+	$(BIN)/python scripts/prod_check.py
+
 clean:
-	rm -rf var/test-default var/test-services var/faults var/t-faults var/fresh-check
+	rm -rf var/test-default var/test-services var/faults var/t-faults var/fresh-check var/prod-check
