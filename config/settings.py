@@ -68,6 +68,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.debug.ReporterFilter"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

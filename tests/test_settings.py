@@ -144,3 +144,16 @@ def test_redis_visibility_timeout_outlasts_the_longest_eta_the_worker_schedules(
     assert visibility > longest_eta + JITTER_MAX_SECONDS + 60
     # A publish against an unreachable Redis gives up well inside GitHub's 10 s.
     assert (retries + 1) * connect <= 5
+
+
+def test_error_pages_never_show_the_credentials_in_database_and_broker_urls() -> None:
+    out = settings_of(
+        "sorted(k for k, v in __import__('django.views.debug', fromlist=['x'])"
+        ".get_default_exception_reporter_filter().get_safe_settings().items()"
+        " if 'hunter2' in str(v))",
+        DATABASE_URL="postgres://ghsync:hunter2@db.example:5432/ghsync",
+        CELERY_BROKER_URL="redis://:hunter2@redis.example:6379/0",
+        SENTRY_DSN="https://hunter2@sentry.example/1",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "([],)"
