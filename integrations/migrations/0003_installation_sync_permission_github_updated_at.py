@@ -4,19 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0002_error_kinds'),
+        ("integrations", "0002_error_kinds"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='installation',
-            options={'ordering': ['account_login', 'github_id'], 'permissions': [('sync_installation', 'Can ask for a sync now (admin action)')]},
+            name="installation",
+            options={
+                "ordering": ["account_login", "github_id"],
+                "permissions": [("sync_installation", "Can ask for a sync now (admin action)")],
+            },
         ),
         migrations.AddField(
-            model_name='installation',
-            name='github_updated_at',
+            model_name="installation",
+            name="github_updated_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]
