@@ -4,10 +4,10 @@ API_TOKEN_TTL_DAYS after this migration (sync.tokens.legacy_tokens_convert)."""
 from django.db import migrations
 from django.utils import timezone
 
+from sync.tokens import legacy_tokens_convert
+
 
 def convert(apps, schema_editor):
-    from sync.tokens import legacy_tokens_convert
-
     legacy_tokens_convert(
         legacy_model=apps.get_model("authtoken", "Token"),
         knox_model=apps.get_model("knox", "AuthToken"),
