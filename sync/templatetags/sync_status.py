@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django import template
 from django.utils import timezone
@@ -47,19 +46,6 @@ def return_to(context: template.Context) -> str:
     request = context.get("request")
     return request.get_full_path() if request is not None else ""
 
-
-@register.filter
-def web_url(value: str | None) -> str:
-    """A link target only for http(s) URLs: an event's URL comes from GitHub's (or a
-    hostile server's) JSON, and `javascript:` must never become a clickable href."""
-    text = str(value or "")
-    if not text.lower().startswith(("http://", "https://")):
-        return ""
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return ""
-    return text if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
 def _span(seconds: float, *, ceil: bool) -> str:
