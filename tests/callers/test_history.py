@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -134,9 +135,19 @@ def test_the_backfill_action_reads_back_each_installations_depth() -> None:
 
 def test_the_backfill_depth_is_the_one_editable_field_for_staff_who_may_sync() -> None:
     installation = make_installation(github_id=7001)
+    permissions = Permission.objects.filter(
+        content_type__app_label="integrations",
+        codename__in=["view_installation", "sync_installation"],
+    )
+    syncer, viewer = make_user("syncer", is_staff=True), make_user("viewer", is_staff=True)
+    syncer.user_permissions.set(permissions)
+    viewer.user_permissions.set(permissions.filter(codename="view_installation"))
     client = Client()
-    client.force_login(make_user("staffer", is_staff=True))
+    client.force_login(syncer)
     page = client.get(f"{CHANGELIST}{installation.pk}/change/").content.decode()
     assert 'name="backfill_days"' in page
     assert 'name="account_login"' not in page
+    client.force_login(viewer)  # may look, may not sync: nothing editable
+    page = client.get(f"{CHANGELIST}{installation.pk}/change/").content.decode()
+    assert 'name="backfill_days"' not in page
     assert Installation._meta.get_field("backfill_days").validators
