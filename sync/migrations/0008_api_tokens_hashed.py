@@ -17,7 +17,7 @@ def convert(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sync", "0005_error_kinds_backfill"),
+        ("sync", "0007_beat_schedules_expire"),
         ("authtoken", "0004_alter_tokenproxy_options"),
         ("knox", "0009_extend_authtoken_field"),
     ]
