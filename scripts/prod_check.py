@@ -5,7 +5,8 @@ checks the README shows the same commands, in the same order) with its productio
 environment: DEBUG off, PostgreSQL (a fresh database of its own on the running server),
 Redis (a database number of its own), gunicorn with 2 workers behind a small local
 TLS-terminating proxy that adds X-Forwarded-Proto (as nginx or a load balancer would),
-two Celery workers on separate queues (webhooks, sync) and one beat, static files through whitenoise after collectstatic.
+two Celery workers on separate queues (webhooks, sync) and one beat, static files
+through whitenoise after collectstatic.
 GitHub is the simulator (`python -m simulator`, another process, over HTTP).
 
 Then Chromium (Debian's, through Playwright) signs in, checks the dashboard is styled,

@@ -47,7 +47,6 @@ def return_to(context: template.Context) -> str:
     return request.get_full_path() if request is not None else ""
 
 
-
 def _span(seconds: float, *, ceil: bool) -> str:
     seconds = max(0.0, seconds)
     minutes = math.ceil(seconds / 60) if ceil else int(seconds // 60)
