@@ -454,8 +454,10 @@ def main() -> int:
             and rest is not None
             and metric(text, "ghsync_seconds_since_last_sync", installation=installation_id)
             is not None
-            and metric(text, "ghsync_broker_up") == 1,
-            "/metrics scraped: a completed job, the webhook processed, budget and sync age",
+            and metric(text, "ghsync_broker_up") == 1
+            and metric(text, "ghsync_broker_queue_length", queue="webhooks") is not None
+            and metric(text, "ghsync_broker_queue_length", queue="sync") is not None,
+            "/metrics scraped: a completed job, the webhook processed, budget, sync age, queues",
             f"budget left {rest}",
         )
         dead = [name for name, _ in processes.running if name not in processes.alive()]
