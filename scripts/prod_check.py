@@ -213,7 +213,7 @@ class Processes:
 
     def run(self, command: str, name: str, *, check: bool = True) -> str:
         say(f"$ {command}")
-        done = subprocess.run(  # noqa: S603 - this script's own command list
+        done = subprocess.run(
             self.argv(command), cwd=ROOT, env=self.env, capture_output=True, text=True,
             timeout=300,
         )  # fmt: skip
@@ -225,7 +225,7 @@ class Processes:
     def start(self, name: str, command: str) -> None:
         say(f"$ {command} &")
         log = (LOGS / f"{name}.log").open("wb")
-        process = subprocess.Popen(  # noqa: S603 - this script's own command list
+        process = subprocess.Popen(
             self.argv(command), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
