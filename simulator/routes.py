@@ -43,6 +43,9 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     free: bool = False  # never spends budget (/rate_limit)
+    # A fault: "reset" drops the connection after half the promised body; "truncate"
+    # sends half the body as if it were all of it (Content-Length of the half).
+    cut: str | None = None
 
 
 class BadRequest(Exception):

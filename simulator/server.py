@@ -6,6 +6,7 @@ response, so a keep-alive client pays no Nagle/delayed-ACK stall.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -93,6 +94,8 @@ class SimulatorServer:
         self.fail_next = 0
         self.fail_status: int | None = None  # the status of the fail_next faults
         self.fail_path = ""  # only requests whose path starts with it fail
+        self.cut_next = 0
+        self.truncate_next = 0
         self.secondary_next = 0
         self.auth_failure = False
         self._rng = random.Random(dataset.seed if fault_seed is None else fault_seed)
@@ -183,10 +186,14 @@ class SimulatorServer:
         fail_path: str | None = None,
         secondary_next: int | None = None,
         secondary_retry_after: int | None = None,
+        cut_next: int | None = None,
+        truncate_next: int | None = None,
     ) -> None:
         """5xx probability, secondary-limit probability, latency; or the next N requests
         (those whose path starts with `fail_path`, answered with `fail_status`, when set;
-        otherwise any request, with 500, 502 or 503)."""
+        otherwise any request, with 500, 502 or 503). `cut_next`: the next N answers that
+        spend budget drop the connection mid-body; `truncate_next`: they end early with a
+        Content-Length that matches, so only the JSON is broken."""
         with self._lock:
             if rate is not None:
                 self.fault_rate = float(rate)
@@ -204,6 +211,10 @@ class SimulatorServer:
                 self.secondary_next = int(secondary_next)
             if secondary_retry_after is not None:
                 self.secondary_retry_after = int(secondary_retry_after)
+            if cut_next is not None:
+                self.cut_next = int(cut_next)
+            if truncate_next is not None:
+                self.truncate_next = int(truncate_next)
 
     def configure(
         self,
@@ -526,6 +537,13 @@ class SimulatorServer:
         with self._stats_lock:
             self._spent[installation_id] += 1
         reply.body = payload
+        with self._lock:
+            if self.cut_next > 0 and payload:
+                self.cut_next -= 1
+                reply.cut = "reset"
+            elif self.truncate_next > 0 and payload:
+                self.truncate_next -= 1
+                reply.cut = "truncate"
         return reply
 
 
@@ -568,6 +586,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload = reply.body
         else:
             payload = json.dumps(reply.body, separators=(",", ":")).encode()
+        if reply.cut == "truncate":
+            payload = payload[: len(payload) // 2]
         phrase = http.client.responses.get(reply.status, "Unknown")
         lines = [
             f"HTTP/1.1 {reply.status} {phrase}",
@@ -582,4 +602,13 @@ class _Handler(BaseHTTPRequestHandler):
         lines.append(f"Content-Length: {len(payload)}")
         lines.append("Connection: close" if self.close_connection else "Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if reply.cut == "reset":
+            # Content-Length promises the whole body; half of it arrives, then the
+            # connection ends, as a reset mid-transfer looks to the client.
+            self.wfile.write(head + payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(head + payload)

@@ -19,6 +19,7 @@ from integrations.github.transport import (
     RateLimit,
     Timeout,
     Transport,
+    json_body,
     message_of,
     now_utc,
     path_of,
@@ -129,8 +130,8 @@ class GitHubApp:
                 path=path,
                 status=response.status_code,
             )
-        body = response.json()
         try:
+            body = json_body(response)
             return str(body["token"]), _parse_github_time(str(body["expires_at"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise AuthenticationFailed(

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import requests
 
-from integrations.github.transport import RateLimit
+from integrations.github.transport import RateLimit, json_body
 
 __all__ = ["Page", "PendingPage", "follow_links", "page_from"]
 
@@ -35,7 +35,9 @@ def page_from(response: requests.Response) -> Page:
     etag = response.headers.get("ETag")
     if response.status_code == 304:
         return Page([], str(url), etag, None, True, rate_limit, 304)
-    body = response.json() if response.content else []
+    body = json_body(response)
+    if body is None:
+        body = []
     items = body if isinstance(body, list) else [body]
     return Page(items, str(url), etag, next_url, False, rate_limit, response.status_code)
 

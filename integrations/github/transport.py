@@ -26,6 +26,7 @@ from integrations.github.limits import RESET_CAP, cap_wait
 
 __all__ = [
     "API_VERSION",
+    "BROKEN_BODY",
     "USER_AGENT",
     "RateLimit",
     "Timeout",
@@ -44,6 +45,36 @@ SECONDARY_DEFAULT_WAIT = timedelta(seconds=60)
 MAX_BACKOFF_SECONDS = 30.0
 
 Timeout = float | tuple[float, float]
+
+# A connection reset or cut while the body is read: requests raises ChunkedEncodingError
+# (urllib3's ProtocolError / IncompleteRead underneath) or ContentDecodingError, neither
+# of them a ConnectionError. Transient like any other connection failure.
+BROKEN_BODY = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+_PARSED = "_ghsync_json"
+
+
+def json_body(response: requests.Response) -> Any:
+    """The response's JSON (parsed once, by `Transport.send`, for a 2xx with a body)."""
+    if hasattr(response, _PARSED):
+        return getattr(response, _PARSED)
+    return response.json() if response.content else None
+
+
+def _truncated(response: requests.Response) -> bool:
+    """A 2xx whose JSON body does not parse: cut short on the way (the server sends
+    nothing else), so the request is repeated like a reset. The parsed body is kept."""
+    if not (200 <= response.status_code < 300) or not response.content:
+        return False
+    try:
+        setattr(response, _PARSED, response.json())
+    except ValueError:
+        return True
+    return False
 
 
 def now_utc() -> datetime:
@@ -203,10 +234,12 @@ class Transport:
         authorization: str,
         params: Mapping[str, Any] | None = None,
         etag: str | None = None,
+        if_modified_since: str | None = None,
         max_retries: int | None = None,
         backoff_base: float | None = None,
     ) -> requests.Response:
-        """Send one logical request; retry 5xx/timeouts/connection errors, then raise."""
+        """Send one logical request; retry 5xx, timeouts, connection errors (a reset
+        mid-body included) and truncated JSON bodies, then raise TransientError."""
         retries = self.max_retries if max_retries is None else max_retries
         base = self.backoff_base if backoff_base is None else backoff_base
         headers = {
@@ -217,6 +250,8 @@ class Transport:
         }
         if etag:
             headers["If-None-Match"] = etag
+        if if_modified_since:
+            headers["If-Modified-Since"] = if_modified_since
         path = path_of(url)
         for attempt in range(retries + 1):
             started = time.monotonic()
@@ -224,7 +259,7 @@ class Transport:
                 response = self.session.request(
                     method, url, params=params, headers=headers, timeout=self.timeout
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except BROKEN_BODY as exc:
                 log.debug(
                     "github.request.failed",
                     method=method,
@@ -248,10 +283,11 @@ class Transport:
                 remaining=response.headers.get("x-ratelimit-remaining"),
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
             )
-            if response.status_code >= 500:
+            if response.status_code >= 500 or _truncated(response):
+                what = response.status_code if response.status_code >= 500 else "truncated body"
                 if attempt >= retries:
                     raise TransientError(
-                        f"{method} {path} -> {response.status_code} after {attempt + 1} attempts",
+                        f"{method} {path} -> {what} after {attempt + 1} attempts",
                         method=method,
                         path=path,
                         status=response.status_code,

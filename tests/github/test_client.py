@@ -316,3 +316,30 @@ def test_tokens_jwts_and_keys_never_reach_messages_or_logs(
     for secret in (token, a_jwt, a_jwt.split(".")[0], "ghs_", key_body, "PRIVATE KEY"):
         assert secret not in text
     assert "authorization" not in text.lower()
+
+
+@pytest.mark.parametrize("fault", ["cut_next", "truncate_next"])
+def test_a_body_cut_short_is_retried_like_a_reset(
+    sim: RunningSimulator, client: GitHubClient, fault: str
+) -> None:
+    """SPEC §5 (transient errors): a connection reset mid-body reaches requests as
+    ChunkedEncodingError (urllib3 ProtocolError / IncompleteRead), and a body cut short
+    behind a matching Content-Length as JSON that does not parse; both are transient."""
+    expected = [item["sha"] for item in client.get_page(COMMITS, {"per_page": 50}).items]
+    sim.server.set_faults(**{fault: 2})
+
+    page = client.get_page(COMMITS, {"per_page": 50})
+
+    assert [item["sha"] for item in page.items] == expected
+    assert sim.server.cut_next == sim.server.truncate_next == 0
+    assert _endpoint_count(sim, "GET /repos/{owner}/{repo}/commits") == 4
+
+
+def test_a_body_cut_short_every_time_ends_in_transient_error(
+    sim: RunningSimulator, make_client: Callable[..., GitHubClient]
+) -> None:
+    client = make_client(max_retries=1)
+    sim.server.set_faults(cut_next=5)
+
+    with pytest.raises(TransientError, match="ChunkedEncodingError after 2 attempts"):
+        client.get_page(COMMITS)
