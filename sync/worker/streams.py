@@ -16,6 +16,8 @@ review or merge updates the pull request and so the first page sorted by update)
 lists are sorted newest-update first so that anything new changes the first page.
 A stream's new ETag and high-water mark are kept in the cursor until the repository is
 finished, and only then stored: a half-read stream never looks read.
+A `--full` sync sends no stored validator and so never trusts a 304: it re-reads the
+whole window (SPEC §5).
 
 A stream whose stored URL asks for an older `since` than this run needs (the backfill's
 window, before the first incremental run) is asked that stored URL, conditionally: its
@@ -273,6 +275,8 @@ class RepositoryReader:
         stream = cursor.stream
         since = self.stream_since(stream)
         state = self.states.get(stream)
+        if self.full:
+            state = None  # a full sync re-reads the whole window: no 304 is trusted
         if stream == Stream.COMMITS and state is not None and state.etag_url == self.base:
             if self._still_empty(cursor, state):
                 return Step([], cursor, self.client.last_rate_limit, True)

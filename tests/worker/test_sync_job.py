@@ -648,3 +648,22 @@ def test_suspending_or_removing_an_installation_stops_its_active_job_at_the_next
     installation_status_set(github_id=1001, status="active")
     sync_once(installation)
     assert world.sim.server.stats()["tokens_issued"] == tokens + 1
+
+
+def test_a_full_sync_never_trusts_a_304_and_restores_deleted_events(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    """SPEC §5: a `--full` sync re-reads the whole window. Before, it sent the stored
+    ETags and took the pulls list's 304 as "pull requests, reviews and PR commits
+    unchanged", so events deleted from the database never came back."""
+    world = start_world(size="1x3x16")
+    installation = world.installation()
+    sync_once(installation)
+    before = stored_events(installation)
+    Event.objects.filter(installation=installation, repository__full_name="org-1/repo-1").delete()
+    world.sim.server.reset_stats()
+
+    sync_once(installation, full=True)
+
+    assert stored_events(installation) == before
+    assert world.sim.server.stats()["not_modified_total"] == 0
