@@ -46,6 +46,9 @@ class Reply:
     # A fault: "reset" drops the connection after half the promised body; "truncate"
     # sends half the body as if it were all of it (Content-Length of the half).
     cut: str | None = None
+    # GitHub's Last-Modified for this resource, on the three endpoints that send it
+    # (the commits list, a pull request's commits, a repository); None elsewhere.
+    last_modified: datetime | None = None
 
 
 class BadRequest(Exception):
@@ -174,7 +177,9 @@ def repo_detail(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
     if isinstance(repo, Reply):
         return repo
     assert req.installation is not None
-    return Reply(200, render.repository(repo, req.installation, req.api))
+    reply = Reply(200, render.repository(repo, req.installation, req.api))
+    reply.last_modified = render.repository_updated_at(repo)
+    return reply
 
 
 def commits(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
@@ -190,7 +195,10 @@ def commits(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
         if (since is None or c.committer_date >= since)
         and (until is None or c.committer_date <= until)
     ]
-    return paged(req, items)
+    reply = paged(req, items)
+    newest = repo.default_branch_commits()
+    reply.last_modified = newest[0].committer_date if newest else None
+    return reply
 
 
 def pulls(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
@@ -233,7 +241,9 @@ def pull_commits(ds: Dataset, req: Request, owner: str, name: str, number: str) 
     if isinstance(found, Reply):
         return found
     repo, pr = found
-    return paged(req, [render.commit(repo.commit(sha), repo, req.api) for sha in pr.commit_shas])
+    reply = paged(req, [render.commit(repo.commit(sha), repo, req.api) for sha in pr.commit_shas])
+    reply.last_modified = pr.updated_at
+    return reply
 
 
 def issues(ds: Dataset, req: Request, owner: str, name: str) -> Reply:

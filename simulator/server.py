@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import formatdate
+from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -433,7 +433,7 @@ class SimulatorServer:
                 {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
             )
         req.installation = self.dataset.installations[installation_id]
-        reply = self._answer(req, template, handler, args, headers, installation_id)
+        reply = self._answer(req, template, handler, args, headers, installation_id, authorization)
         self._count(template, installation_id, reply.status)
         return reply
 
@@ -477,6 +477,7 @@ class SimulatorServer:
         args: tuple[str, ...],
         headers: Any,
         installation_id: int,
+        authorization: str,
     ) -> routes.Reply:
         fault = self._fault(req.path)
         if fault is not None:
@@ -510,14 +511,10 @@ class SimulatorServer:
         except routes.BadRequest as exc:
             reply = routes.Reply(422, {"message": str(exc)})
         payload = json.dumps(reply.body, separators=(",", ":")).encode()
-        if reply.status == 200:
-            etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
-            reply.headers["ETag"] = etag
-            wanted = {t.strip() for t in (headers.get("If-None-Match") or "").split(",")}
-            if etag in wanted or etag[2:] in wanted or "*" in wanted:
-                with self._lock:
-                    reply.headers.update(self._rate_headers(self._budget(installation_id)))
-                return routes.Reply(304, None, reply.headers)
+        if reply.status == 200 and self._conditional(reply, payload, headers, authorization):
+            with self._lock:
+                reply.headers.update(self._rate_headers(self._budget(installation_id)))
+            return routes.Reply(304, None, reply.headers)
         with self._lock:
             budget = self._budget(installation_id)
             if budget.remaining <= 0:
@@ -545,6 +542,54 @@ class SimulatorServer:
                 self.truncate_next -= 1
                 reply.cut = "truncate"
         return reply
+
+    @staticmethod
+    def _conditional(reply: routes.Reply, payload: bytes, headers: Any, authorization: str) -> bool:
+        """Set the validators of a 200 and say whether the request's conditions make it
+        a 304, as GitHub does (SPEC §12):
+
+        - the ETag hashes the body *and the token that asked*: GitHub's ETags are auth
+          token specific (GitHub Support, 2024), and `Vary: Accept, Authorization,
+          Cookie, X-GitHub-OTP` says so; a 200 carries the weak form `W/"…"` (GitHub
+          compresses), the 304 the strong one; tags compare without `W/`;
+        - `Last-Modified` only where GitHub sends it (the handler sets it); with
+          `If-Modified-Since` it is a 304 whoever asks, when nothing is newer;
+        - If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2): a request with
+          a stale ETag is a 200 whatever its date says."""
+        scope = authorization.partition(" ")[2].encode()
+        strong = '"' + hashlib.sha256(scope + b"\n" + payload).hexdigest()[:40] + '"'
+        reply.headers["ETag"] = "W/" + strong
+        reply.headers["Vary"] = "Accept, Authorization, Cookie, X-GitHub-OTP"
+        if reply.last_modified is not None:
+            reply.headers["Last-Modified"] = format_datetime(
+                reply.last_modified.astimezone(UTC).replace(microsecond=0), usegmt=True
+            )
+        if_none_match = headers.get("If-None-Match")
+        if if_none_match:
+            wanted = {_strong(tag) for tag in if_none_match.split(",")}
+            if strong in wanted or "*" in wanted:
+                reply.headers["ETag"] = strong
+                return True
+            return False
+        since = _http_time(headers.get("If-Modified-Since"))
+        if since is None or reply.last_modified is None:
+            return False
+        return reply.last_modified.replace(microsecond=0) <= since
+
+
+def _strong(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def _http_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 class _HTTPServer(ThreadingHTTPServer):

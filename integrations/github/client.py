@@ -11,6 +11,7 @@ from here."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -54,6 +55,11 @@ __all__ = [
 ]
 
 
+def token_scope(token: str) -> str:
+    """A short one-way fingerprint of a token: safe to store and log, never reversible."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 class GitHubClient:
     """Reads the REST API as one installation."""
 
@@ -80,10 +86,22 @@ class GitHubClient:
     def __repr__(self) -> str:
         return f"GitHubClient(app={self.app!r}, installation_id={self.installation_id})"
 
+    def token_scope(self) -> str:
+        """A fingerprint of the installation token requests go out with now (never the
+        token): an ETag is only worth sending back with the token that got it, since
+        GitHub's ETags are specific to the token that asked (SPEC §12)."""
+        return token_scope(self.app.installation_token(self.installation_id))
+
     def get_page(
-        self, url_or_path: str, params: dict[str, Any] | None = None, *, etag: str | None = None
+        self,
+        url_or_path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        etag: str | None = None,
+        if_modified_since: str | None = None,
     ) -> Page:
-        """One logical GET: transient retries, one token refresh on 401, typed errors."""
+        """One logical GET: transient retries, one token refresh on 401, typed errors.
+        `etag` goes out as If-None-Match, `if_modified_since` as If-Modified-Since."""
         url = self.app.url(url_or_path)
         path = path_of(url)
         refreshed = False
@@ -91,7 +109,12 @@ class GitHubClient:
         while True:
             token = self.app.installation_token(self.installation_id, force_refresh=refreshed)
             response = self._transport.send(
-                "GET", url, authorization=f"token {token}", params=params, etag=etag
+                "GET",
+                url,
+                authorization=f"token {token}",
+                params=params,
+                etag=etag,
+                if_modified_since=if_modified_since,
             )
             rate_limit = RateLimit.from_headers(response.headers)
             if rate_limit is not None:
@@ -106,10 +129,11 @@ class GitHubClient:
                         status=401,
                     )
                 refreshed = True
+                etag = None  # GitHub's ETags are token specific: it cannot match now
                 continue
             self.last_elapsed = time.monotonic() - started
             raise_for_error(response, "GET", path)
-            return page_from(response)
+            return page_from(response, token_scope(token))
 
     def get_page_later(self, url_or_path: str, *, etag: str | None = None) -> PendingPage:
         """Start `get_page(url_or_path, etag=etag)` in a background thread and return at

@@ -24,22 +24,31 @@ class Page:
     not_modified: bool
     rate_limit: RateLimit | None
     status: int
+    # GitHub's Last-Modified (an HTTP date), sent on the commits list, a pull request's
+    # commits and a repository; it holds across tokens, where an ETag does not.
+    last_modified: str | None = None
+    # Which token the ETag belongs to (`GitHubClient.token_scope`): GitHub's ETags are
+    # specific to the token that asked.
+    scope: str | None = None
 
 
-def page_from(response: requests.Response) -> Page:
+def page_from(response: requests.Response, scope: str | None = None) -> Page:
     """A successful (2xx or 304) response as a Page; its next link from the Link header."""
     rate_limit = RateLimit.from_headers(response.headers)
     next_link = response.links.get("next")
     next_url = next_link.get("url") if next_link else None
-    url = response.request.url if response.request is not None else response.url
+    url = str(response.request.url if response.request is not None else response.url)
     etag = response.headers.get("ETag")
+    last_modified = response.headers.get("Last-Modified")
     if response.status_code == 304:
-        return Page([], str(url), etag, None, True, rate_limit, 304)
+        return Page([], url, etag, None, True, rate_limit, 304, last_modified, scope)
     body = json_body(response)
     if body is None:
         body = []
     items = body if isinstance(body, list) else [body]
-    return Page(items, str(url), etag, next_url, False, rate_limit, response.status_code)
+    return Page(
+        items, url, etag, next_url, False, rate_limit, response.status_code, last_modified, scope
+    )
 
 
 class _PageGetter(Protocol):

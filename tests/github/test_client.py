@@ -7,8 +7,10 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
+import requests
 import structlog
 from structlog.testing import capture_logs
 
@@ -343,3 +345,109 @@ def test_a_body_cut_short_every_time_ends_in_transient_error(
 
     with pytest.raises(TransientError, match="ChunkedEncodingError after 2 attempts"):
         client.get_page(COMMITS)
+
+
+# --------------------------------------------------------------------------- validators
+# GitHub facts (SPEC §12), from GitHub's docs ("Best practices for using the REST API":
+# conditional requests; a 304 does not count against the primary limit when made with
+# an Authorization header), GitHub Support (2024: "It's currently expected for ETags to
+# be auth token specific") and recorded responses (`Vary: Accept, Authorization, Cookie,
+# X-GitHub-OTP`; 200s carry W/ ETags).
+
+PULLS = "/repos/org-1/repo-1/pulls"
+
+
+def _spent(sim: RunningSimulator) -> int:
+    return int(sim.server.stats()["budget_spent"].get(1001, 0))
+
+
+def test_an_etag_from_one_token_sent_with_another_is_a_200_that_spends_budget(
+    sim: RunningSimulator, app: GitHubApp, client: GitHubClient
+) -> None:
+    """GitHub's ETags are specific to the token that asked (GitHub Support, 2024)."""
+    first = client.get_page(COMMITS)
+    same_token = client.get_page(COMMITS, etag=first.etag)
+    assert same_token.not_modified
+    spent = _spent(sim)
+
+    app.installation_token(1001, force_refresh=True)  # a new token, as an hour later
+    assert client.token_scope() != first.scope
+    other_token = client.get_page(COMMITS, etag=first.etag)
+
+    assert not other_token.not_modified and other_token.status == 200
+    assert other_token.items == first.items
+    assert _spent(sim) == spent + 1
+    assert other_token.etag != first.etag
+
+
+def test_etags_are_weak_on_200_strong_on_304_compared_without_w_and_vary_names_authorization(
+    sim: RunningSimulator, app: GitHubApp
+) -> None:
+    """Recorded GitHub responses: a 200's ETag is `W/"…"` (compressed), the 304 answers
+    with the strong form; `Vary` lists Authorization, so caches keep tokens apart."""
+    headers = {"Authorization": f"token {app.installation_token(1001)}"}
+    ok = requests.get(sim.url + COMMITS, headers=headers, timeout=5)
+    etag = ok.headers["ETag"]
+    assert etag.startswith('W/"') and etag.endswith('"')
+    assert ok.headers["Vary"] == "Accept, Authorization, Cookie, X-GitHub-OTP"
+    for sent in (etag, etag[2:], f'"other", {etag[2:]}'):
+        not_modified = requests.get(
+            sim.url + COMMITS, headers={**headers, "If-None-Match": sent}, timeout=5
+        )
+        assert not_modified.status_code == 304 and not_modified.content == b""
+        assert not_modified.headers["ETag"] == etag[2:]
+
+
+def test_last_modified_is_sent_on_the_three_endpoints_github_sends_it_on(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    """SPEC §12: Last-Modified on the commits list (its newest commit's committer date),
+    a pull request's commits (the PR's updated_at) and a repository (its updated_at);
+    not on the other lists."""
+    repo = sim.dataset.repository("org-1/repo-1")
+    assert repo is not None
+    newest = repo.default_branch_commits()[0].committer_date
+    commits = client.get_page(COMMITS, {"since": "2000-01-01T00:00:00Z"})
+    assert commits.last_modified == format_datetime(newest.replace(microsecond=0), usegmt=True)
+    pr = repo.pulls[0]
+    pr_commits = client.get_page(f"/repos/org-1/repo-1/pulls/{pr.number}/commits")
+    assert pr_commits.last_modified == format_datetime(
+        pr.updated_at.replace(microsecond=0), usegmt=True
+    )
+    assert client.get_page("/repos/org-1/repo-1").last_modified is not None
+    for path in (PULLS, "/repos/org-1/repo-1/issues", "/repos/org-1/repo-1/issues/comments"):
+        assert client.get_page(path).last_modified is None, path
+
+
+def test_if_modified_since_on_the_commits_list_is_a_free_304_across_tokens(
+    sim: RunningSimulator, app: GitHubApp, client: GitHubClient
+) -> None:
+    """Last-Modified holds whichever token asks: a new token's If-Modified-Since is a
+    304 that spends nothing, until a newer commit lands."""
+    first = client.get_page(COMMITS, {"since": "2000-01-01T00:00:00Z"})
+    assert first.last_modified is not None
+    app.installation_token(1001, force_refresh=True)
+    spent = _spent(sim)
+
+    again = client.get_page(
+        COMMITS, {"since": "2001-01-01T00:00:00Z"}, if_modified_since=first.last_modified
+    )
+
+    assert again.not_modified and _spent(sim) == spent
+    sim.server.add_activity("commit", installation_id=1001, repo="org-1/repo-1")
+    changed = client.get_page(COMMITS, if_modified_since=first.last_modified)
+    assert changed.status == 200 and _spent(sim) == spent + 1
+
+
+def test_if_modified_since_is_ignored_where_github_sends_no_last_modified_and_under_a_stale_etag(
+    sim: RunningSimulator, app: GitHubApp, client: GitHubClient
+) -> None:
+    """No Last-Modified on the pulls list, so If-Modified-Since cannot make it a 304; and
+    If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2): a stale ETag with a
+    fresh date is a 200."""
+    far_future = "Fri, 01 Jan 2100 00:00:00 GMT"
+    assert client.get_page(PULLS, if_modified_since=far_future).status == 200
+    first = client.get_page(COMMITS)
+    app.installation_token(1001, force_refresh=True)
+    both = client.get_page(COMMITS, etag=first.etag, if_modified_since=far_future)
+    assert both.status == 200
