@@ -120,6 +120,21 @@ _REPO_URLS = {
 }
 
 
+def repository_updated_at(repo: Repository) -> datetime:
+    """A repository's `updated_at` (and Last-Modified): its creation, in this dataset."""
+    return repo.created_at
+
+
+def pushed_at(repo: Repository) -> datetime:
+    """The last push: the newest commit on the default branch. An empty repository's is
+    its creation, never null (SPEC §12; GitHub sets pushed_at when the repository is
+    created, so "pushed_at is set" does not mean someone pushed)."""
+    newest = repo.default_branch_commits()
+    if repo.empty or not newest:
+        return repo.created_at
+    return max(repo.created_at, newest[0].committer_date)
+
+
 def repository(repo: Repository, inst: Installation, api: str) -> dict[str, Any]:
     """GitHub's `repository` schema (as /installation/repositories lists it)."""
     url = f"{api}/repos/{repo.full_name}"
@@ -168,9 +183,9 @@ def repository(repo: Repository, inst: Installation, api: str) -> dict[str, Any]
             "license": None,
             "allow_forking": True,
             "web_commit_signoff_required": False,
-            "pushed_at": iso(repo.commits[0].committer_date) if repo.commits else None,
+            "pushed_at": iso(pushed_at(repo)),
             "created_at": iso(repo.created_at),
-            "updated_at": iso(repo.created_at),
+            "updated_at": iso(repository_updated_at(repo)),
         }
     )
     return body

@@ -78,10 +78,10 @@ def test_full_backfill_stores_exactly_the_expected_events(
     assert completed["failed_repositories"] == 0 and completed["duration_ms"] >= 0
 
 
-def test_resync_with_nothing_changed_spends_no_budget(
+def test_resync_with_nothing_changed_spends_only_the_empty_repositorys_request(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
-    world = start_world(size="1x3x16")
+    world = start_world(size="1x3x16")  # repo-2 is empty
     installation = world.installation()
     first = sync_once(installation)
     before = stored_events(installation)
@@ -89,21 +89,22 @@ def test_resync_with_nothing_changed_spends_no_budget(
 
     second = sync_once(installation)  # the first incremental run after the backfill
 
-    assert world.spent(1001) == 0
+    assert world.spent(1001) == 1
     world.sim.server.reset_stats()
 
     third = sync_once(installation)
 
     stats = world.sim.server.stats()
-    assert world.spent(1001) == 0
-    # Every request answered 304: two repositories x 4 listings, and the empty one's
-    # own URL (standing for its commits) plus its 3 other listings.
-    assert stats["not_modified_total"] == stats["requests_total"] == 2 * 4 + 4
+    assert world.spent(1001) == 1
+    # Every request answered 304 (two repositories x 4 listings, and the empty one's 3
+    # other listings) but the empty repository's commits: a 409 each run.
+    assert stats["requests_total"] == 2 * 4 + 4
+    assert stats["not_modified_total"] == 2 * 4 + 3 and stats["requests_by_status"][409] == 1
     assert stored_events(installation) == before
     assert second.events_ingested == third.events_ingested == 0
     assert (
         StreamState.objects.filter(repository__installation=installation).exclude(etag="").count()
-        == 12
+        == 11
     )
     installation.refresh_from_db()
     assert installation.last_synced_at == third.started_at
