@@ -71,6 +71,8 @@ class SimulatorServer:
         fault_rate: float = 0.0,
         secondary_rate: float = 0.0,
         secondary_retry_after: int = 60,
+        secondary_status: int = 403,
+        secondary_rate_headers: bool = True,
         budget: int = 5000,
         window_seconds: float = 3600,
         limit_status: int = 403,
@@ -86,7 +88,9 @@ class SimulatorServer:
         self.latency_ms = latency_ms
         self.fault_rate = fault_rate
         self.secondary_rate = secondary_rate
-        self.secondary_retry_after = secondary_retry_after
+        self.secondary_retry_after = secondary_retry_after  # < 0: no retry-after header
+        self.secondary_status = secondary_status
+        self.secondary_rate_headers = secondary_rate_headers
         self.default_budget = budget
         self.window_seconds = window_seconds
         self.limit_status = limit_status
@@ -188,6 +192,8 @@ class SimulatorServer:
         secondary_retry_after: int | None = None,
         cut_next: int | None = None,
         truncate_next: int | None = None,
+        secondary_status: int | None = None,
+        secondary_rate_headers: bool | None = None,
     ) -> None:
         """5xx probability, secondary-limit probability, latency; or the next N requests
         (those whose path starts with `fail_path`, answered with `fail_status`, when set;
@@ -215,6 +221,10 @@ class SimulatorServer:
                 self.cut_next = int(cut_next)
             if truncate_next is not None:
                 self.truncate_next = int(truncate_next)
+            if secondary_status is not None:
+                self.secondary_status = int(secondary_status)
+            if secondary_rate_headers is not None:
+                self.secondary_rate_headers = bool(secondary_rate_headers)
 
     def configure(
         self,
@@ -497,11 +507,18 @@ class SimulatorServer:
             resources = {"core": rate, "graphql": self.graphql.rate_limit(installation_id)}
             return routes.Reply(200, {"resources": resources, "rate": rate}, rate_headers)
         if self._secondary():
+            # GitHub's secondary limits come as 403 or 429, with or without retry-after,
+            # sometimes without the x-ratelimit-* headers (SPEC §12); the message names
+            # a secondary rate limit.
             with self._lock:
                 rate_headers = self._rate_headers(self._budget(installation_id))
-            rate_headers["retry-after"] = str(self.secondary_retry_after)
+                status, retry_after = self.secondary_status, self.secondary_retry_after
+                if not self.secondary_rate_headers:
+                    rate_headers = {}
+            if retry_after >= 0:
+                rate_headers["retry-after"] = str(retry_after)
             return routes.Reply(
-                403,
+                status,
                 {"message": SECONDARY_MESSAGE, "documentation_url": "https://docs.github.com/rest"},
                 rate_headers,
             )

@@ -451,3 +451,16 @@ def test_if_modified_since_is_ignored_where_github_sends_no_last_modified_and_un
     app.installation_token(1001, force_refresh=True)
     both = client.get_page(COMMITS, etag=first.etag, if_modified_since=far_future)
     assert both.status == 200
+
+
+def test_an_empty_repository_looks_as_github_shows_it(client: GitHubClient) -> None:
+    """GitHub: an empty repository has `size: 0` and `pushed_at` equal to `created_at`
+    (never null; SPEC §12), and its commits list answers 409 "Git Repository is
+    empty."."""
+    (repo,) = client.get_page("/repos/org-1/repo-2").items
+    assert repo["size"] == 0 and repo["pushed_at"] == repo["created_at"] is not None
+    with pytest.raises(RepositoryUnavailable) as caught:
+        client.get_page("/repos/org-1/repo-2/commits")
+    assert caught.value.status == 409
+    (full,) = client.get_page("/repos/org-1/repo-1").items
+    assert full["size"] > 0 and full["pushed_at"] > full["created_at"]

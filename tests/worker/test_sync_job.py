@@ -14,6 +14,7 @@ from integrations.models import ErrorKind, Event, InstallationSyncStatus, Reposi
 from sync.models import IngestionJob, JobStatus
 from sync.policy import Trigger
 from sync.status import AUTHENTICATION_MESSAGE, NETWORK_MESSAGE, State, get_status
+from sync.tasks import process_sync_job
 from sync.worker import Outcome
 from tests.worker.support import (
     World,
@@ -668,3 +669,51 @@ def test_a_full_sync_never_trusts_a_304_and_restores_deleted_events(
 
     assert stored_events(installation) == before
     assert world.sim.server.stats()["not_modified_total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "rate_headers", "wait"),
+    [
+        (403, 7, True, 7),
+        (429, 7, True, 7),
+        (403, -1, True, 60),  # no retry-after: at least a minute
+        (429, -1, False, 60),  # neither retry-after nor rate headers
+        (403, 7, False, 7),
+    ],
+)
+def test_every_secondary_limit_variant_ends_in_a_pause_and_an_exact_dataset(
+    start_world: StartWorld,
+    fast_settings: Any,
+    status: int,
+    retry_after: int,
+    rate_headers: bool,
+    wait: int,
+) -> None:
+    """GitHub's docs ("Rate limits for the REST API", exceeding a secondary limit): the
+    answer is a 403 or a 429; wait `retry-after` seconds when it is sent, else at least
+    a minute; the x-ratelimit-* headers may be absent (SPEC §12). Every variant pauses
+    the job for that long, then the job completes with exactly the expected events."""
+    world = start_world(size="1x3x12")
+    installation = world.installation()
+    world.sim.server.set_faults(
+        secondary_next=1,
+        secondary_status=status,
+        secondary_retry_after=retry_after,
+        secondary_rate_headers=rate_headers,
+    )
+    job_id = start_job(installation)
+
+    first = Outcome(process_sync_job(job_id))
+
+    assert first == Outcome.BLOCKED
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.BLOCKED and job.blocked_until is not None
+    paused = (job.blocked_until - timezone.now()).total_seconds()
+    assert wait - 3 <= paused <= wait + 1
+    # Time passes: the pause is over.
+    IngestionJob.objects.filter(pk=job_id).update(blocked_until=timezone.now())
+    assert drive(job_id) == [Outcome.COMPLETED]
+    job.refresh_from_db()
+    stored = stored_events(installation)
+    assert world.expected(installation.github_id, job.since) - stored == set()
+    assert stored <= world.true_events(installation.github_id)
