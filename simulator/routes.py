@@ -29,6 +29,9 @@ class Request:
     api: str  # the same, used in rendered URLs
     installation: Installation | None = None
     app_id: str = ""
+    # Where this list's Link headers point: GitHub's own links for a repository's lists
+    # use `/repositories/{id}/…` (set by `_repo`), whichever path was asked.
+    link_path: str | None = None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         for key, value in self.query:
@@ -75,7 +78,7 @@ def _per_page(req: Request) -> int:
 def _link(req: Request, **replace: str | None) -> str:
     query = [(k, v) for k, v in req.query if k not in replace]
     query += [(k, v) for k, v in replace.items() if v is not None]
-    return f"{req.base}{req.path}?{urlencode(query)}"
+    return f"{req.base}{req.link_path or req.path}?{urlencode(query)}"
 
 
 def paged(req: Request, items: Sequence[Any]) -> Reply:
@@ -133,6 +136,9 @@ def _repo(ds: Dataset, req: Request, owner: str, name: str) -> Repository | Repl
         return Reply(404, NOT_FOUND)
     if repo.installation_id != req.installation.id:
         return Reply(404, NOT_FOUND)
+    prefix = f"/repos/{owner}/{name}"
+    if req.path.lower().startswith(prefix.lower()):
+        req.link_path = f"/repositories/{repo.id}{req.path[len(prefix) :]}"
     return repo
 
 
@@ -319,6 +325,21 @@ def _regex(template: str) -> re.Pattern[str]:
 
 
 ROUTES = [(m, _regex(t), f"{m} {t}", auth, fn) for m, t, auth, fn in _TABLE]
+
+
+_BY_ID = re.compile(r"^/repositories/(\d+)(/.*)?$")
+
+
+def canonical_path(ds: Dataset, path: str) -> str:
+    """`/repositories/{id}/…` (where GitHub's Link headers point) as the
+    `/repos/{owner}/{repo}/…` route it is an alias of; other paths unchanged."""
+    found = _BY_ID.match(path)
+    if found is None:
+        return path
+    repo = ds.repository_by_id(int(found[1]))
+    if repo is None:
+        return path
+    return f"/repos/{repo.full_name}{found[2] or ''}"
 
 
 def match(method: str, path: str) -> tuple[str, str, Handler | None, tuple[str, ...]] | None:

@@ -412,6 +412,8 @@ class SimulatorServer:
             time.sleep(self.latency_ms / 1000)
         if method == "POST" and path == "/graphql":
             return self._graphql(headers, body, base)
+        with self.dataset.lock:
+            path = routes.canonical_path(self.dataset, path)
         found = routes.match(method, path)
         if found is None:
             self._count(f"{method} (unknown)", None, 404)

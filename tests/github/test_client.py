@@ -328,7 +328,10 @@ def test_a_body_cut_short_is_retried_like_a_reset(
     ChunkedEncodingError (urllib3 ProtocolError / IncompleteRead), and a body cut short
     behind a matching Content-Length as JSON that does not parse; both are transient."""
     expected = [item["sha"] for item in client.get_page(COMMITS, {"per_page": 50}).items]
-    sim.server.set_faults(**{fault: 2})
+    if fault == "cut_next":
+        sim.server.set_faults(cut_next=2)
+    else:
+        sim.server.set_faults(truncate_next=2)
 
     page = client.get_page(COMMITS, {"per_page": 50})
 
@@ -351,8 +354,9 @@ def test_a_body_cut_short_every_time_ends_in_transient_error(
 # GitHub facts (SPEC §12), from GitHub's docs ("Best practices for using the REST API":
 # conditional requests; a 304 does not count against the primary limit when made with
 # an Authorization header), GitHub Support (2024: "It's currently expected for ETags to
-# be auth token specific") and recorded responses (`Vary: Accept, Authorization, Cookie,
-# X-GitHub-OTP`; 200s carry W/ ETags).
+# be auth token specific") and recorded responses (@octokit/fixtures 23.1.2,
+# scenarios/api.github.com/get-repository/raw-fixture.json: `Vary: Accept, Authorization,
+# Cookie, X-GitHub-OTP`, and `Last-Modified` on the repository).
 
 PULLS = "/repos/org-1/repo-1/pulls"
 
@@ -464,3 +468,24 @@ def test_an_empty_repository_looks_as_github_shows_it(client: GitHubClient) -> N
     assert caught.value.status == 409
     (full,) = client.get_page("/repos/org-1/repo-1").items
     assert full["size"] > 0 and full["pushed_at"] > full["created_at"]
+
+
+def test_links_point_at_repositories_by_id_with_page_and_the_alias_answers_the_same(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    """GitHub's Link headers on a repository's lists point at `/repositories/{id}/…`
+    (@octokit/fixtures 23.1.2, scenarios/api.github.com/paginate-issues: asked as
+    `/repos/{o}/{r}/issues?per_page=3`, it links `<https://api.github.com/repositories/
+    1000/issues?per_page=3&page=2>; rel="next"`), with `page=`; a client follows them
+    as given (SPEC §12)."""
+    repo = sim.dataset.repository("org-1/repo-1")
+    assert repo is not None
+    pages = list(client.paginate(COMMITS, {"per_page": 4}))
+    assert len(pages) > 2
+    for page in pages[1:]:
+        assert f"/repositories/{repo.id}/commits?" in page.url and "page=" in page.url
+    by_name = [item["sha"] for page in pages for item in page.items]
+    assert by_name == [c.sha for c in repo.default_branch_commits()]
+    alias = client.get_page(f"/repositories/{repo.id}/commits", {"per_page": 4})
+    assert [item["sha"] for item in alias.items] == by_name[:4]
+    assert client.get_page(f"/repositories/{repo.id}").items[0]["full_name"] == "org-1/repo-1"
