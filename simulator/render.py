@@ -275,7 +275,10 @@ def pull(
             "comments_url": f"{issue_url}/comments",
             "statuses_url": f"{api}/repos/{repo.full_name}/statuses/{head_sha}",
             "merged_at": iso(item.merged_at),
-            "merge_commit_sha": head_sha if item.merged_at else None,
+            # Non-null on unmerged pull requests too: GitHub's test merge (SPEC §12).
+            "merge_commit_sha": (
+                head_sha if item.merged_at else make_sha("test-merge", repo.id, item.number)
+            ),
             "requested_reviewers": [],
             "requested_teams": [],
             "draft": False,

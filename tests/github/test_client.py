@@ -489,3 +489,14 @@ def test_links_point_at_repositories_by_id_with_page_and_the_alias_answers_the_s
     alias = client.get_page(f"/repositories/{repo.id}/commits", {"per_page": 4})
     assert [item["sha"] for item in alias.items] == by_name[:4]
     assert client.get_page(f"/repositories/{repo.id}").items[0]["full_name"] == "org-1/repo-1"
+
+
+def test_merge_commit_sha_is_set_on_unmerged_pull_requests_too(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    """GitHub's `pull-request` schema (@octokit/openapi): `merge_commit_sha` is the test
+    merge commit while the pull request is open; `merged_at` says whether it merged
+    (SPEC §12). A client must not read "merged" from it."""
+    pulls = client.get_page(PULLS, {"state": "all", "per_page": 100}).items
+    unmerged = [p for p in pulls if p["merged_at"] is None]
+    assert unmerged and all(len(p["merge_commit_sha"] or "") == 40 for p in unmerged)
