@@ -295,9 +295,11 @@ class RepositoryReader:
                 etag = state.etag
             elif _asks_older_since(state.etag_url, url):
                 asked, etag, superset = state.etag_url, state.etag, True
-        if etag is None and state is not None and state.last_modified:
+        if state is not None and state.last_modified:
             # Last-Modified is the newest commit's date, whichever token asks and whatever
-            # the `since`: a 304 proves no commit is newer than the last read.
+            # the `since`: a 304 proves no commit is newer than the last read. Sent with
+            # an ETag too (which wins while it matches): when the token turns out to be
+            # gone (a 401), the client drops the ETag and the date still holds.
             modified_since = state.last_modified
         page = self._get(asked, etag, modified_since)
         if page is None:

@@ -118,8 +118,9 @@ def test_an_empty_repository_costs_one_request_a_run_and_its_first_push_is_picke
     assert world.spent(1001) == 0
 
 
+@pytest.mark.parametrize("token_change", ["expired", "revoked"])
 def test_a_resync_with_a_new_token_pays_for_every_list_but_the_commits_lists(
-    start_world: StartWorld, fast_settings: Any
+    start_world: StartWorld, fast_settings: Any, token_change: str
 ) -> None:
     """GitHub's ETags are specific to the token that asked (GitHub Support, 2024) and
     installation tokens live an hour, so an hourly resync's stored ETags are a 200 each;
@@ -132,7 +133,10 @@ def test_a_resync_with_a_new_token_pays_for_every_list_but_the_commits_lists(
     sync_once(installation, full=True)
     sync_once(installation)
     before = stored_events(installation)
-    app_from_settings().forget_token(1001)  # the cached token expired: a new one
+    if token_change == "expired":
+        app_from_settings().forget_token(1001)  # the cached token expired: a new one
+    else:
+        world.sim.server.revoke_tokens()  # the cached token is refused: a 401, a new one
     world.sim.server.reset_stats()
 
     sync_once(installation)
@@ -141,7 +145,8 @@ def test_a_resync_with_a_new_token_pays_for_every_list_but_the_commits_lists(
     assert stored_events(installation) == before
     assert stats["tokens_issued"] == 1
     by_endpoint = stats["requests_by_endpoint"]
-    assert by_endpoint["GET /repos/{owner}/{repo}/commits"] == 3
+    refused = 1 if token_change == "revoked" else 0  # the old token's 401 (never budget)
+    assert by_endpoint["GET /repos/{owner}/{repo}/commits"] == 3 + refused
     assert stats["not_modified_total"] == 2  # the two commits lists with commits
     for listing in ("pulls", "issues", "issues/comments"):
         assert by_endpoint[f"GET /repos/{{owner}}/{{repo}}/{listing}"] == 3
