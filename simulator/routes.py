@@ -202,8 +202,7 @@ def commits(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
         and (until is None or c.committer_date <= until)
     ]
     reply = paged(req, items)
-    newest = repo.default_branch_commits()
-    reply.last_modified = newest[0].committer_date if newest else None
+    reply.last_modified = render.newest_commit_date(repo)
     return reply
 
 
@@ -212,7 +211,9 @@ def pulls(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
     if isinstance(repo, Reply):
         return repo
     items = _sorted(_state_filter(repo.pulls, req), req, "created", "desc")
-    return paged(req, [render.pull(p, repo, req.api, req.installation) for p in items])
+    inst = req.installation
+    body = render.repository(repo, inst, req.api) if inst is not None else None
+    return paged(req, [render.pull(p, repo, req.api, inst, body) for p in items])
 
 
 def _pull(ds: Dataset, req: Request, owner: str, name: str, number: str) -> Any:
