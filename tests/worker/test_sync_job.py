@@ -717,3 +717,36 @@ def test_every_secondary_limit_variant_ends_in_a_pause_and_an_exact_dataset(
     stored = stored_events(installation)
     assert world.expected(installation.github_id, job.since) - stored == set()
     assert stored <= world.true_events(installation.github_id)
+
+
+@pytest.mark.parametrize(
+    ("cuts", "truncations", "outcomes"),
+    [
+        (2, 1, [Outcome.COMPLETED]),  # within the client's retries (4 attempts)
+        (3, 3, [Outcome.RETRYING, Outcome.COMPLETED]),  # then a task retry from the checkpoint
+    ],
+)
+def test_responses_cut_mid_body_are_retried_and_the_job_completes_exactly(
+    start_world: StartWorld,
+    fast_settings: Any,
+    cuts: int,
+    truncations: int,
+    outcomes: list[Outcome],
+) -> None:
+    """SPEC §5: a connection reset mid-body and a truncated JSON body are transient. The
+    simulator cuts the next responses that spend budget (a reset after half the body,
+    then half a body behind a matching Content-Length); the client retries them and the
+    job completes with exactly the expected events."""
+    world = start_world(size="1x3x12")
+    installation = world.installation()
+    world.sim.server.set_faults(cut_next=cuts, truncate_next=truncations)
+    job_id = start_job(installation)
+
+    assert drive(job_id) == outcomes
+
+    assert world.sim.server.cut_next == world.sim.server.truncate_next == 0
+    job = IngestionJob.objects.get(pk=job_id)
+    stored = stored_events(installation)
+    assert world.expected(installation.github_id, job.since) - stored == set()
+    assert stored <= world.true_events(installation.github_id)
+    assert job.failures == [] and job.error is None and job.status == JobStatus.COMPLETED
