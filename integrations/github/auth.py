@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 
 import jwt as pyjwt
 import requests
+from django.conf import settings
 
 from integrations.github.errors import AuthenticationFailed, GitHubNotConfigured
 from integrations.github.pagination import Page, follow_links, page_from
@@ -154,8 +155,6 @@ _apps_lock = threading.Lock()
 
 def app_from_settings() -> GitHubApp:
     """The App configured in Django settings (one shared instance per configuration)."""
-    from django.conf import settings
-
     base_url = getattr(settings, "GITHUB_API_URL", None) or DEFAULT_API_URL
     app_id = getattr(settings, "GITHUB_APP_ID", None)
     key = getattr(settings, "GITHUB_APP_PRIVATE_KEY", None)
