@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from integrations.github.limits import cap_wait
+from integrations.github.limits import RESET_CAP, cap_wait
 from sync.wording import plural
 
 
@@ -47,6 +47,7 @@ class Trigger(StrEnum):
 RESERVE_RELEASERS = frozenset({Trigger.MANUAL, Trigger.ADMIN})
 
 DEFAULT_RATE_LIMIT = 5000
+BLOCKED_UNTIL_CAP = RESET_CAP  # one rule with the client's (integrations.github.limits)
 
 
 @dataclass(frozen=True)
