@@ -22,8 +22,10 @@ from bench.records import Stored
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-PG_URL = "postgres://postgres@127.0.0.1:5432/ghsync_bench"
-REDIS_URL = "redis://127.0.0.1:6379/6"
+# BENCH_DB_NAME / BENCH_REDIS_DB let several checkouts on one machine keep apart.
+PG_DB = os.environ.get("BENCH_DB_NAME", "ghsync_bench")
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
+REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '6')}"
 
 
 def _reachable(port: int) -> bool:
@@ -84,10 +86,10 @@ class Ghsync:
 
             with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
                 exists = conn.execute(
-                    "select 1 from pg_database where datname = 'ghsync_bench'"
+                    "select 1 from pg_database where datname = %s", (PG_DB,)
                 ).fetchone()
                 if not exists:
-                    conn.execute("create database ghsync_bench")
+                    conn.execute(f'create database "{PG_DB}"')
         os.environ.update(self.env)
         import django
 

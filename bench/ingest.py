@@ -42,8 +42,9 @@ from bench.simulator import Simulator  # noqa: E402
 
 APP_ID = "4243"
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-PG_URL = "postgres://postgres@127.0.0.1:5432/ghsync_perf"
-REDIS_URL = "redis://127.0.0.1:6379/8"
+PG_DB = os.environ.get("BENCH_PERF_DB_NAME", "ghsync_perf")
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
+REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('BENCH_PERF_REDIS_DB', '8')}"
 BUDGET = 100_000  # enough for the 10x size in one window: the budget is not measured here
 
 
@@ -83,9 +84,9 @@ def _create_pg_database() -> None:
     import psycopg
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = 'ghsync_perf'").fetchone()
+        exists = conn.execute("select 1 from pg_database where datname = %s", (PG_DB,)).fetchone()
         if not exists:
-            conn.execute("create database ghsync_perf")
+            conn.execute(f'create database "{PG_DB}"')
 
 
 def _child(

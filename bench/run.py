@@ -3,7 +3,9 @@
 Scenarios (each tool, the same dataset, the same simulator process):
   1. backfill       full backfill of the window, no added latency;
   2. backfill_50ms  the same with 50 ms added to every request (GitHub-like);
-  3. second_run     a second run with nothing changed (the first is not in the table);
+  3. second_run     a second run with nothing changed (the first is not in the table),
+                    with a new installation token, as an hourly resync has: GitHub's
+                    ETags are token specific, so a stored ETag is a 200 that spends;
   4. small_budget   a rate-limit budget smaller than the backfill needs, reset soon after.
 
 Figures per tool and scenario: wall time, GitHub requests and rate-limit budget spent
@@ -267,9 +269,11 @@ class Bench:
                 first_dir = reset_dir(run_dir / "first")
                 since, first = self.run_ghsync(scenario, first_dir, full=True, first_since=None)
                 second_dir = reset_dir(run_dir / "second")
+                self.rotate_tokens()
                 _, figures = self.run_ghsync(scenario, second_dir, full=False, first_since=since)
-                # SPEC §5: 304s from the second no-change resync on; show the third run too
+                # A third no-change run, with a new token again, as every hourly resync.
                 third_dir = reset_dir(run_dir / "third")
+                self.rotate_tokens()
                 _, third = self.run_ghsync(scenario, third_dir, full=False, first_since=since)
                 figures["first_run"] = _summary(first)
                 figures["third_run"] = _summary(third)
@@ -283,6 +287,7 @@ class Bench:
         reset_dir(run_dir)
         if scenario.second_run:
             first_ctx, first = self.run_peer(peer, scenario, reset_dir(run_dir / "first"), None)
+            self.rotate_tokens()
             _, figures = self.run_peer(
                 peer, scenario, reset_dir(run_dir / "second"), previous=first_ctx
             )
@@ -290,6 +295,11 @@ class Bench:
             return figures
         _, figures = self.run_peer(peer, scenario, run_dir, None)
         return figures
+
+    def rotate_tokens(self) -> None:
+        """Every installation token issued so far stops working, as an hour later: the
+        next run mints a new one, and GitHub's ETags are specific to the token."""
+        self.sim.configure(revoke_tokens=True)
 
     def tool_names(self) -> set[str]:
         names = {"ghsync"} | {p.venv_name for p in PEERS}

@@ -220,14 +220,19 @@ class Stream(models.TextChoices):
 
 
 class StreamState(models.Model):
-    """Per-repository, per-stream sync state: the high-water mark and the ETag of the
-    stream's first page (sent back as If-None-Match when the URL is the same)."""
+    """Per-repository, per-stream sync state: the high-water mark and the validators of
+    the stream's first page. The ETag is sent back as If-None-Match only for the same
+    URL and while the same token (`etag_scope`, a fingerprint) is in use, since GitHub's
+    ETags are token specific; `last_modified` goes back as If-Modified-Since, which holds
+    across tokens, where GitHub sends it (the commits list)."""
 
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="streams")
     stream = models.CharField(max_length=16, choices=Stream.choices)
     high_water_mark = models.DateTimeField(null=True, blank=True)
     etag = models.CharField(max_length=255, blank=True, default="")
     etag_url = models.TextField(blank=True, default="")
+    etag_scope = models.CharField(max_length=64, blank=True, default="")
+    last_modified = models.CharField(max_length=64, blank=True, default="")
     last_error = models.TextField(null=True, blank=True)  # noqa: DJ001
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,7 +9,9 @@ POST /_sim/config                         {"budget": {installation_id, remaining
                                           limit?, reset_in?} | [...], "faults": {rate?,
                                           secondary_rate?, latency_ms?, fail_next?,
                                           fail_status?, fail_path?, secondary_next?,
-                                          secondary_retry_after?},
+                                          secondary_retry_after?, cut_next?,
+                                          truncate_next?, secondary_status?,
+                                          secondary_rate_headers?},
                                           "token_ttl"?, "window_seconds"?, "limit_status"?,
                                           "auth_failure"?, "revoke_tokens"?}
 POST /_sim/activity                       {kind, installation_id?, repo?, at?} -> events
@@ -107,6 +109,10 @@ def _configure(sim: SimulatorServer, body: dict[str, Any]) -> None:
         fail_path=faults.get("fail_path"),
         secondary_next=faults.get("secondary_next"),
         secondary_retry_after=faults.get("secondary_retry_after"),
+        cut_next=faults.get("cut_next"),
+        truncate_next=faults.get("truncate_next"),
+        secondary_status=faults.get("secondary_status"),
+        secondary_rate_headers=faults.get("secondary_rate_headers"),
     )
     sim.configure(
         token_ttl=body.get("token_ttl"),

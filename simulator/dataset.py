@@ -162,6 +162,9 @@ class Dataset:
         lowered = full_name.lower()
         return next((r for r in self.repositories() if r.full_name.lower() == lowered), None)
 
+    def repository_by_id(self, repository_id: int) -> Repository | None:
+        return next((r for r in self.repositories() if r.id == repository_id), None)
+
     def installation_of_account(self, login: str) -> Installation | None:
         lowered = login.lower()
         return next(

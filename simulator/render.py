@@ -120,6 +120,27 @@ _REPO_URLS = {
 }
 
 
+def repository_updated_at(repo: Repository) -> datetime:
+    """A repository's `updated_at` (and Last-Modified): its creation, in this dataset."""
+    return repo.created_at
+
+
+def newest_commit_date(repo: Repository) -> datetime | None:
+    """The newest committer date on the default branch (the commits list's
+    Last-Modified)."""
+    return max((c.committer_date for c in repo.commits if c.on_default_branch), default=None)
+
+
+def pushed_at(repo: Repository) -> datetime:
+    """The last push: the newest commit on the default branch. An empty repository's is
+    its creation, never null (SPEC §12; GitHub sets pushed_at when the repository is
+    created, so "pushed_at is set" does not mean someone pushed)."""
+    newest = newest_commit_date(repo)
+    if repo.empty or newest is None:
+        return repo.created_at
+    return max(repo.created_at, newest)
+
+
 def repository(repo: Repository, inst: Installation, api: str) -> dict[str, Any]:
     """GitHub's `repository` schema (as /installation/repositories lists it)."""
     url = f"{api}/repos/{repo.full_name}"
@@ -168,9 +189,9 @@ def repository(repo: Repository, inst: Installation, api: str) -> dict[str, Any]
             "license": None,
             "allow_forking": True,
             "web_commit_signoff_required": False,
-            "pushed_at": iso(repo.commits[0].committer_date) if repo.commits else None,
+            "pushed_at": iso(pushed_at(repo)),
             "created_at": iso(repo.created_at),
-            "updated_at": iso(repo.created_at),
+            "updated_at": iso(repository_updated_at(repo)),
         }
     )
     return body
@@ -236,16 +257,22 @@ def _issue_common(item: Issue, repo: Repository, api: str) -> dict[str, Any]:
 
 
 def pull(
-    item: Issue, repo: Repository, api: str, inst: Installation | None = None
+    item: Issue,
+    repo: Repository,
+    api: str,
+    inst: Installation | None = None,
+    repo_body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """GitHub's `pull-request-simple` schema (the list's items); `inst` renders the
-    head and base repositories in full, as GitHub does."""
+    head and base repositories in full, as GitHub does (`repo_body`: that rendering,
+    made once for a whole list)."""
     body = _issue_common(item, repo, api)
     head_sha = item.commit_shas[-1] if item.commit_shas else make_sha("empty", item.id)
     base_sha = make_sha("base", repo.id, item.number)
     url = f"{api}/repos/{repo.full_name}/pulls/{item.number}"
     issue_url = f"{api}/repos/{repo.full_name}/issues/{item.number}"
-    repo_body = repository(repo, inst, api) if inst is not None else None
+    if repo_body is None and inst is not None:
+        repo_body = repository(repo, inst, api)
     owner = repo_body["owner"] if repo_body else None
     body.update(
         {
@@ -260,7 +287,10 @@ def pull(
             "comments_url": f"{issue_url}/comments",
             "statuses_url": f"{api}/repos/{repo.full_name}/statuses/{head_sha}",
             "merged_at": iso(item.merged_at),
-            "merge_commit_sha": head_sha if item.merged_at else None,
+            # Non-null on unmerged pull requests too: GitHub's test merge (SPEC §12).
+            "merge_commit_sha": (
+                head_sha if item.merged_at else make_sha("test-merge", repo.id, item.number)
+            ),
             "requested_reviewers": [],
             "requested_teams": [],
             "draft": False,

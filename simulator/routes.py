@@ -29,6 +29,9 @@ class Request:
     api: str  # the same, used in rendered URLs
     installation: Installation | None = None
     app_id: str = ""
+    # Where this list's Link headers point: GitHub's own links for a repository's lists
+    # use `/repositories/{id}/…` (set by `_repo`), whichever path was asked.
+    link_path: str | None = None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         for key, value in self.query:
@@ -43,6 +46,12 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     free: bool = False  # never spends budget (/rate_limit)
+    # A fault: "reset" drops the connection after half the promised body; "truncate"
+    # sends half the body as if it were all of it (Content-Length of the half).
+    cut: str | None = None
+    # GitHub's Last-Modified for this resource, on the three endpoints that send it
+    # (the commits list, a pull request's commits, a repository); None elsewhere.
+    last_modified: datetime | None = None
 
 
 class BadRequest(Exception):
@@ -69,7 +78,7 @@ def _per_page(req: Request) -> int:
 def _link(req: Request, **replace: str | None) -> str:
     query = [(k, v) for k, v in req.query if k not in replace]
     query += [(k, v) for k, v in replace.items() if v is not None]
-    return f"{req.base}{req.path}?{urlencode(query)}"
+    return f"{req.base}{req.link_path or req.path}?{urlencode(query)}"
 
 
 def paged(req: Request, items: Sequence[Any]) -> Reply:
@@ -127,6 +136,9 @@ def _repo(ds: Dataset, req: Request, owner: str, name: str) -> Repository | Repl
         return Reply(404, NOT_FOUND)
     if repo.installation_id != req.installation.id:
         return Reply(404, NOT_FOUND)
+    prefix = f"/repos/{owner}/{name}"
+    if req.path.lower().startswith(prefix.lower()):
+        req.link_path = f"/repositories/{repo.id}{req.path[len(prefix) :]}"
     return repo
 
 
@@ -171,7 +183,9 @@ def repo_detail(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
     if isinstance(repo, Reply):
         return repo
     assert req.installation is not None
-    return Reply(200, render.repository(repo, req.installation, req.api))
+    reply = Reply(200, render.repository(repo, req.installation, req.api))
+    reply.last_modified = render.repository_updated_at(repo)
+    return reply
 
 
 def commits(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
@@ -187,7 +201,9 @@ def commits(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
         if (since is None or c.committer_date >= since)
         and (until is None or c.committer_date <= until)
     ]
-    return paged(req, items)
+    reply = paged(req, items)
+    reply.last_modified = render.newest_commit_date(repo)
+    return reply
 
 
 def pulls(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
@@ -195,7 +211,9 @@ def pulls(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
     if isinstance(repo, Reply):
         return repo
     items = _sorted(_state_filter(repo.pulls, req), req, "created", "desc")
-    return paged(req, [render.pull(p, repo, req.api, req.installation) for p in items])
+    inst = req.installation
+    body = render.repository(repo, inst, req.api) if inst is not None else None
+    return paged(req, [render.pull(p, repo, req.api, inst, body) for p in items])
 
 
 def _pull(ds: Dataset, req: Request, owner: str, name: str, number: str) -> Any:
@@ -230,7 +248,9 @@ def pull_commits(ds: Dataset, req: Request, owner: str, name: str, number: str) 
     if isinstance(found, Reply):
         return found
     repo, pr = found
-    return paged(req, [render.commit(repo.commit(sha), repo, req.api) for sha in pr.commit_shas])
+    reply = paged(req, [render.commit(repo.commit(sha), repo, req.api) for sha in pr.commit_shas])
+    reply.last_modified = pr.updated_at
+    return reply
 
 
 def issues(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
@@ -306,6 +326,21 @@ def _regex(template: str) -> re.Pattern[str]:
 
 
 ROUTES = [(m, _regex(t), f"{m} {t}", auth, fn) for m, t, auth, fn in _TABLE]
+
+
+_BY_ID = re.compile(r"^/repositories/(\d+)(/.*)?$")
+
+
+def canonical_path(ds: Dataset, path: str) -> str:
+    """`/repositories/{id}/…` (where GitHub's Link headers point) as the
+    `/repos/{owner}/{repo}/…` route it is an alias of; other paths unchanged."""
+    found = _BY_ID.match(path)
+    if found is None:
+        return path
+    repo = ds.repository_by_id(int(found[1]))
+    if repo is None:
+        return path
+    return f"/repos/{repo.full_name}{found[2] or ''}"
 
 
 def match(method: str, path: str) -> tuple[str, str, Handler | None, tuple[str, ...]] | None:

@@ -6,6 +6,7 @@ response, so a keep-alive client pays no Nagle/delayed-ACK stall.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -20,7 +21,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import formatdate
+from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -70,6 +71,8 @@ class SimulatorServer:
         fault_rate: float = 0.0,
         secondary_rate: float = 0.0,
         secondary_retry_after: int = 60,
+        secondary_status: int = 403,
+        secondary_rate_headers: bool = True,
         budget: int = 5000,
         window_seconds: float = 3600,
         limit_status: int = 403,
@@ -85,7 +88,9 @@ class SimulatorServer:
         self.latency_ms = latency_ms
         self.fault_rate = fault_rate
         self.secondary_rate = secondary_rate
-        self.secondary_retry_after = secondary_retry_after
+        self.secondary_retry_after = secondary_retry_after  # < 0: no retry-after header
+        self.secondary_status = secondary_status
+        self.secondary_rate_headers = secondary_rate_headers
         self.default_budget = budget
         self.window_seconds = window_seconds
         self.limit_status = limit_status
@@ -93,6 +98,8 @@ class SimulatorServer:
         self.fail_next = 0
         self.fail_status: int | None = None  # the status of the fail_next faults
         self.fail_path = ""  # only requests whose path starts with it fail
+        self.cut_next = 0
+        self.truncate_next = 0
         self.secondary_next = 0
         self.auth_failure = False
         self._rng = random.Random(dataset.seed if fault_seed is None else fault_seed)
@@ -183,10 +190,16 @@ class SimulatorServer:
         fail_path: str | None = None,
         secondary_next: int | None = None,
         secondary_retry_after: int | None = None,
+        cut_next: int | None = None,
+        truncate_next: int | None = None,
+        secondary_status: int | None = None,
+        secondary_rate_headers: bool | None = None,
     ) -> None:
         """5xx probability, secondary-limit probability, latency; or the next N requests
         (those whose path starts with `fail_path`, answered with `fail_status`, when set;
-        otherwise any request, with 500, 502 or 503)."""
+        otherwise any request, with 500, 502 or 503). `cut_next`: the next N answers that
+        spend budget drop the connection mid-body; `truncate_next`: they end early with a
+        Content-Length that matches, so only the JSON is broken."""
         with self._lock:
             if rate is not None:
                 self.fault_rate = float(rate)
@@ -204,6 +217,14 @@ class SimulatorServer:
                 self.secondary_next = int(secondary_next)
             if secondary_retry_after is not None:
                 self.secondary_retry_after = int(secondary_retry_after)
+            if cut_next is not None:
+                self.cut_next = int(cut_next)
+            if truncate_next is not None:
+                self.truncate_next = int(truncate_next)
+            if secondary_status is not None:
+                self.secondary_status = int(secondary_status)
+            if secondary_rate_headers is not None:
+                self.secondary_rate_headers = bool(secondary_rate_headers)
 
     def configure(
         self,
@@ -391,6 +412,8 @@ class SimulatorServer:
             time.sleep(self.latency_ms / 1000)
         if method == "POST" and path == "/graphql":
             return self._graphql(headers, body, base)
+        with self.dataset.lock:
+            path = routes.canonical_path(self.dataset, path)
         found = routes.match(method, path)
         if found is None:
             self._count(f"{method} (unknown)", None, 404)
@@ -422,7 +445,7 @@ class SimulatorServer:
                 {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
             )
         req.installation = self.dataset.installations[installation_id]
-        reply = self._answer(req, template, handler, args, headers, installation_id)
+        reply = self._answer(req, template, handler, args, headers, installation_id, authorization)
         self._count(template, installation_id, reply.status)
         return reply
 
@@ -466,6 +489,7 @@ class SimulatorServer:
         args: tuple[str, ...],
         headers: Any,
         installation_id: int,
+        authorization: str,
     ) -> routes.Reply:
         fault = self._fault(req.path)
         if fault is not None:
@@ -485,11 +509,18 @@ class SimulatorServer:
             resources = {"core": rate, "graphql": self.graphql.rate_limit(installation_id)}
             return routes.Reply(200, {"resources": resources, "rate": rate}, rate_headers)
         if self._secondary():
+            # GitHub's secondary limits come as 403 or 429, with or without retry-after,
+            # sometimes without the x-ratelimit-* headers (SPEC §12); the message names
+            # a secondary rate limit.
             with self._lock:
                 rate_headers = self._rate_headers(self._budget(installation_id))
-            rate_headers["retry-after"] = str(self.secondary_retry_after)
+                status, retry_after = self.secondary_status, self.secondary_retry_after
+                if not self.secondary_rate_headers:
+                    rate_headers = {}
+            if retry_after >= 0:
+                rate_headers["retry-after"] = str(retry_after)
             return routes.Reply(
-                403,
+                status,
                 {"message": SECONDARY_MESSAGE, "documentation_url": "https://docs.github.com/rest"},
                 rate_headers,
             )
@@ -499,14 +530,10 @@ class SimulatorServer:
         except routes.BadRequest as exc:
             reply = routes.Reply(422, {"message": str(exc)})
         payload = json.dumps(reply.body, separators=(",", ":")).encode()
-        if reply.status == 200:
-            etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
-            reply.headers["ETag"] = etag
-            wanted = {t.strip() for t in (headers.get("If-None-Match") or "").split(",")}
-            if etag in wanted or etag[2:] in wanted or "*" in wanted:
-                with self._lock:
-                    reply.headers.update(self._rate_headers(self._budget(installation_id)))
-                return routes.Reply(304, None, reply.headers)
+        if reply.status == 200 and self._conditional(reply, payload, headers, authorization):
+            with self._lock:
+                reply.headers.update(self._rate_headers(self._budget(installation_id)))
+            return routes.Reply(304, None, reply.headers)
         with self._lock:
             budget = self._budget(installation_id)
             if budget.remaining <= 0:
@@ -526,7 +553,62 @@ class SimulatorServer:
         with self._stats_lock:
             self._spent[installation_id] += 1
         reply.body = payload
+        with self._lock:
+            if self.cut_next > 0 and payload:
+                self.cut_next -= 1
+                reply.cut = "reset"
+            elif self.truncate_next > 0 and payload:
+                self.truncate_next -= 1
+                reply.cut = "truncate"
         return reply
+
+    @staticmethod
+    def _conditional(reply: routes.Reply, payload: bytes, headers: Any, authorization: str) -> bool:
+        """Set the validators of a 200 and say whether the request's conditions make it
+        a 304, as GitHub does (SPEC §12):
+
+        - the ETag hashes the body *and the token that asked*: GitHub's ETags are auth
+          token specific (GitHub Support, 2024), and `Vary: Accept, Authorization,
+          Cookie, X-GitHub-OTP` says so; a 200 carries the weak form `W/"…"` (GitHub
+          compresses), the 304 the strong one; tags compare without `W/`;
+        - `Last-Modified` only where GitHub sends it (the handler sets it); with
+          `If-Modified-Since` it is a 304 whoever asks, when nothing is newer;
+        - If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2): a request with
+          a stale ETag is a 200 whatever its date says."""
+        scope = authorization.partition(" ")[2].encode()
+        strong = '"' + hashlib.sha256(scope + b"\n" + payload).hexdigest()[:40] + '"'
+        reply.headers["ETag"] = "W/" + strong
+        reply.headers["Vary"] = "Accept, Authorization, Cookie, X-GitHub-OTP"
+        if reply.last_modified is not None:
+            reply.headers["Last-Modified"] = format_datetime(
+                reply.last_modified.astimezone(UTC).replace(microsecond=0), usegmt=True
+            )
+        if_none_match = headers.get("If-None-Match")
+        if if_none_match:
+            wanted = {_strong(tag) for tag in if_none_match.split(",")}
+            if strong in wanted or "*" in wanted:
+                reply.headers["ETag"] = strong
+                return True
+            return False
+        since = _http_time(headers.get("If-Modified-Since"))
+        if since is None or reply.last_modified is None:
+            return False
+        return reply.last_modified.replace(microsecond=0) <= since
+
+
+def _strong(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def _http_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -568,6 +650,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload = reply.body
         else:
             payload = json.dumps(reply.body, separators=(",", ":")).encode()
+        if reply.cut == "truncate":
+            payload = payload[: len(payload) // 2]
         phrase = http.client.responses.get(reply.status, "Unknown")
         lines = [
             f"HTTP/1.1 {reply.status} {phrase}",
@@ -582,4 +666,13 @@ class _Handler(BaseHTTPRequestHandler):
         lines.append(f"Content-Length: {len(payload)}")
         lines.append("Connection: close" if self.close_connection else "Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if reply.cut == "reset":
+            # Content-Length promises the whole body; half of it arrives, then the
+            # connection ends, as a reset mid-transfer looks to the client.
+            self.wfile.write(head + payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(head + payload)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from integrations.github.limits import RESET_CAP, cap_wait
 from sync.wording import plural
 
 
@@ -46,7 +47,7 @@ class Trigger(StrEnum):
 RESERVE_RELEASERS = frozenset({Trigger.MANUAL, Trigger.ADMIN})
 
 DEFAULT_RATE_LIMIT = 5000
-BLOCKED_UNTIL_CAP = timedelta(minutes=65)
+BLOCKED_UNTIL_CAP = RESET_CAP  # one rule with the client's (integrations.github.limits)
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,9 @@ def budget_floor(*, keeps_reserve: bool, limit: int | None, config: PolicyConfig
 
 
 def cap_blocked_until(blocked_until: datetime, now: datetime) -> datetime:
-    """GitHub's windows are one hour: anything later than now + 65 min is a bug."""
-    return min(blocked_until, now + BLOCKED_UNTIL_CAP)
+    """GitHub's windows are one hour: a pause is kept within now + 65 min, the same
+    rule the client applies to a reset it reads (`integrations.github.limits`)."""
+    return cap_wait(blocked_until, now)
 
 
 def evaluate(

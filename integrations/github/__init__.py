@@ -1,1 +1,1 @@
-"""GitHub integration: the REST client (`client`) and a simulator (`simulator`)."""
+"""GitHub integration: the REST client package (`client` is its entry point)."""

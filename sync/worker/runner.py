@@ -382,6 +382,8 @@ class _JobRunner:
                 defaults={
                     "etag": state["etag"],
                     "etag_url": state["etag_url"],
+                    "etag_scope": state.get("etag_scope", ""),
+                    "last_modified": state.get("last_modified", ""),
                     "high_water_mark": parse_github_time(state["hwm"]),
                     "last_error": None,
                 },

@@ -16,6 +16,8 @@ review or merge updates the pull request and so the first page sorted by update)
 lists are sorted newest-update first so that anything new changes the first page.
 A stream's new ETag and high-water mark are kept in the cursor until the repository is
 finished, and only then stored: a half-read stream never looks read.
+A `--full` sync sends no stored validator and so never trusts a 304: it re-reads the
+whole window (SPEC §5).
 
 A stream whose stored URL asks for an older `since` than this run needs (the backfill's
 window, before the first incremental run) is asked that stored URL, conditionally: its
@@ -23,10 +25,14 @@ list is a superset of the one this run needs, newest first, so a 304 proves noth
 changed (no budget spent); a 200 is read only until its items fall below this run's
 `since`, and the stored URL keeps its new ETag for the next run.
 
-An empty repository's commits answer 409, which cannot be conditional. The commits
-stream then stores the repository's own URL (`GET /repos/{o}/{r}`) and its ETag
-instead: later runs ask that conditionally, and read the commits again only once it
-changed and shows a push (`size` or `pushed_at`).
+GitHub's ETags are specific to the token that asked, and installation tokens live an
+hour, so a stored ETag is sent only while the token that got it is in use (its
+fingerprint is stored with it); otherwise the commits list is asked with
+If-Modified-Since (its Last-Modified is the newest commit's date and holds across
+tokens), and the other lists at full price.
+
+An empty repository's commits answer 409, which cannot be conditional: one request a
+run. (Its `pushed_at` equals its `created_at`, so it says nothing about a push.)
 
 Prefetching: `upcoming(cursor)` names the request the next step will certainly make
 (the next page of a list that is always read to its end, the next pull request's
@@ -90,6 +96,8 @@ class Cursor:
     hwm: str | None = None  # newest timestamp seen so far in the current stream
     first_etag: str | None = None
     first_url: str | None = None
+    first_scope: str | None = None  # the token fingerprint the first page's ETag is for
+    first_last_modified: str | None = None
     superset: bool = False  # reading a stored URL with an older since: stop below `since`
     pr_index: int = 0
     review_prs: list[int] = field(default_factory=list)
@@ -125,6 +133,8 @@ class Cursor:
         self.hwm = None
         self.first_etag = None
         self.first_url = None
+        self.first_scope = None
+        self.first_last_modified = None
         self.superset = False
         self.pr_index = 0
         if position + 1 >= len(STREAMS):
@@ -229,18 +239,18 @@ class RepositoryReader:
 
     # ----------------------------------------------------------------- requests
 
-    def _fetch(self, url: str, etag: str | None = None) -> Page:
+    def _fetch(self, url: str, etag: str | None = None, modified_since: str | None = None) -> Page:
         pending, self._pending = self._pending, None
         if pending is not None:
-            if pending.url == url and etag is None:
+            if pending.url == url and etag is None and modified_since is None:
                 return pending.result()
             pending.wait()  # not the page this step needs: never two requests at once
-        return self.client.get_page(url, etag=etag)
+        return self.client.get_page(url, etag=etag, if_modified_since=modified_since)
 
-    def _get(self, url: str, etag: str | None) -> Page | None:
+    def _get(self, url: str, etag: str | None, modified_since: str | None = None) -> Page | None:
         """One page; None for the 409 GitHub answers for an empty repository's commits."""
         try:
-            return self._fetch(url, etag)
+            return self._fetch(url, etag, modified_since)
         except RepositoryUnavailable as exc:
             if exc.status == 409:
                 return None
@@ -273,20 +283,30 @@ class RepositoryReader:
         stream = cursor.stream
         since = self.stream_since(stream)
         state = self.states.get(stream)
-        if stream == Stream.COMMITS and state is not None and state.etag_url == self.base:
-            if self._still_empty(cursor, state):
-                return Step([], cursor, self.client.last_rate_limit, True)
-            state = None
+        if self.full:
+            state = None  # a full sync re-reads the whole window: no 304 is trusted
         url = self._first_url(stream, since)
-        asked, etag, superset = url, None, False
-        if state is not None and state.etag and not self.reads_history:
+        asked, etag, modified_since, superset = url, None, None, False
+        if self.reads_history:
+            state = None  # a window older than regular syncs: the lists are read again
+        if state is not None and state.etag and state.etag_scope == self.client.token_scope():
+            # An ETag only within the life of the token that got it (SPEC §12).
             if state.etag_url == url:
                 etag = state.etag
-            elif not self.full and _asks_older_since(state.etag_url, url):
+            elif _asks_older_since(state.etag_url, url):
                 asked, etag, superset = state.etag_url, state.etag, True
-        page = self._get(asked, etag)
-        if page is None:  # an empty repository's commits
-            self._remember_empty(cursor)
+        if state is not None and state.last_modified:
+            # Last-Modified is the newest commit's date, whichever token asks and whatever
+            # the `since`: a 304 proves no commit is newer than the last read. Sent with
+            # an ETag too (which wins while it matches): when the token turns out to be
+            # gone (a 401), the client drops the ETag and the date still holds.
+            modified_since = state.last_modified
+        page = self._get(asked, etag, modified_since)
+        if page is None:
+            # An empty repository's commits: zero commits, one request a run (it stays
+            # unconditional, so the first push is seen by the next run).
+            cursor.done[Stream.COMMITS] = {"etag": "", "etag_url": "", "hwm": None}
+            cursor.next_stream()
             return Step([], cursor, self.client.last_rate_limit, True)
         if page.not_modified:
             if stream == Stream.PULLS:
@@ -297,6 +317,7 @@ class RepositoryReader:
             return Step([], cursor, page.rate_limit, True)
         cursor.since = _iso(since)
         cursor.first_etag, cursor.first_url = page.etag, asked
+        cursor.first_scope, cursor.first_last_modified = page.scope, page.last_modified
         cursor.superset = superset
         if stream == Stream.PULLS:
             cursor.review_prs, cursor.merged_prs = [], []
@@ -327,27 +348,6 @@ class RepositoryReader:
             return all(d is not None and d < floor for d in dates)
         oldest = parse_github_time(page.items[-1].get("updated_at"))
         return oldest is not None and oldest < since
-
-    def _still_empty(self, cursor: Cursor, state: StreamState) -> bool:
-        """The repository was empty when last read: ask its own URL conditionally. True
-        (and the commits stream done) while it still shows no push."""
-        page = self._fetch(self.base, state.etag or None)
-        if page.not_modified:
-            cursor.next_stream()
-            return True
-        body = page.items[0] if page.items else {}
-        if body.get("size") or body.get("pushed_at"):
-            return False
-        cursor.done[Stream.COMMITS] = {"etag": page.etag or "", "etag_url": self.base, "hwm": None}
-        cursor.next_stream()
-        return True
-
-    def _remember_empty(self, cursor: Cursor) -> None:
-        """A 409: the repository is empty. Its own URL and ETag stand for the commits
-        stream from now on (one request now; later runs ask it conditionally)."""
-        page = self._fetch(self.base)
-        cursor.done[Stream.COMMITS] = {"etag": page.etag or "", "etag_url": self.base, "hwm": None}
-        cursor.next_stream()
 
     def _map_listing(self, cursor: Cursor, page: Page) -> tuple[list[EventData], bool]:
         stream = cursor.stream
@@ -395,6 +395,8 @@ class RepositoryReader:
         cursor.done[cursor.stream] = {
             "etag": cursor.first_etag or "",
             "etag_url": cursor.first_url or "",
+            "etag_scope": cursor.first_scope or "",
+            "last_modified": cursor.first_last_modified or "",
             "hwm": _iso(mark),
         }
         cursor.next_stream()

@@ -7,8 +7,10 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
+import requests
 import structlog
 from structlog.testing import capture_logs
 
@@ -316,3 +318,185 @@ def test_tokens_jwts_and_keys_never_reach_messages_or_logs(
     for secret in (token, a_jwt, a_jwt.split(".")[0], "ghs_", key_body, "PRIVATE KEY"):
         assert secret not in text
     assert "authorization" not in text.lower()
+
+
+@pytest.mark.parametrize("fault", ["cut_next", "truncate_next"])
+def test_a_body_cut_short_is_retried_like_a_reset(
+    sim: RunningSimulator, client: GitHubClient, fault: str
+) -> None:
+    """SPEC §5 (transient errors): a connection reset mid-body reaches requests as
+    ChunkedEncodingError (urllib3 ProtocolError / IncompleteRead), and a body cut short
+    behind a matching Content-Length as JSON that does not parse; both are transient."""
+    expected = [item["sha"] for item in client.get_page(COMMITS, {"per_page": 50}).items]
+    if fault == "cut_next":
+        sim.server.set_faults(cut_next=2)
+    else:
+        sim.server.set_faults(truncate_next=2)
+
+    page = client.get_page(COMMITS, {"per_page": 50})
+
+    assert [item["sha"] for item in page.items] == expected
+    assert sim.server.cut_next == sim.server.truncate_next == 0
+    assert _endpoint_count(sim, "GET /repos/{owner}/{repo}/commits") == 4
+
+
+def test_a_body_cut_short_every_time_ends_in_transient_error(
+    sim: RunningSimulator, make_client: Callable[..., GitHubClient]
+) -> None:
+    client = make_client(max_retries=1)
+    sim.server.set_faults(cut_next=5)
+
+    with pytest.raises(TransientError, match="ChunkedEncodingError after 2 attempts"):
+        client.get_page(COMMITS)
+
+
+# --------------------------------------------------------------------------- validators
+# GitHub facts (SPEC §12), from GitHub's docs ("Best practices for using the REST API":
+# conditional requests; a 304 does not count against the primary limit when made with
+# an Authorization header), GitHub Support (2024: "It's currently expected for ETags to
+# be auth token specific") and recorded responses (@octokit/fixtures 23.1.2,
+# scenarios/api.github.com/get-repository/raw-fixture.json: `Vary: Accept, Authorization,
+# Cookie, X-GitHub-OTP`, and `Last-Modified` on the repository).
+
+PULLS = "/repos/org-1/repo-1/pulls"
+
+
+def _spent(sim: RunningSimulator) -> int:
+    return int(sim.server.stats()["budget_spent"].get(1001, 0))
+
+
+def test_an_etag_from_one_token_sent_with_another_is_a_200_that_spends_budget(
+    sim: RunningSimulator, app: GitHubApp, client: GitHubClient
+) -> None:
+    """GitHub's ETags are specific to the token that asked (GitHub Support, 2024)."""
+    first = client.get_page(COMMITS)
+    same_token = client.get_page(COMMITS, etag=first.etag)
+    assert same_token.not_modified
+    spent = _spent(sim)
+
+    app.installation_token(1001, force_refresh=True)  # a new token, as an hour later
+    assert client.token_scope() != first.scope
+    other_token = client.get_page(COMMITS, etag=first.etag)
+
+    assert not other_token.not_modified and other_token.status == 200
+    assert other_token.items == first.items
+    assert _spent(sim) == spent + 1
+    assert other_token.etag != first.etag
+
+
+def test_etags_are_weak_on_200_strong_on_304_compared_without_w_and_vary_names_authorization(
+    sim: RunningSimulator, app: GitHubApp
+) -> None:
+    """Recorded GitHub responses: a 200's ETag is `W/"…"` (compressed), the 304 answers
+    with the strong form; `Vary` lists Authorization, so caches keep tokens apart."""
+    headers = {"Authorization": f"token {app.installation_token(1001)}"}
+    ok = requests.get(sim.url + COMMITS, headers=headers, timeout=5)
+    etag = ok.headers["ETag"]
+    assert etag.startswith('W/"') and etag.endswith('"')
+    assert ok.headers["Vary"] == "Accept, Authorization, Cookie, X-GitHub-OTP"
+    for sent in (etag, etag[2:], f'"other", {etag[2:]}'):
+        not_modified = requests.get(
+            sim.url + COMMITS, headers={**headers, "If-None-Match": sent}, timeout=5
+        )
+        assert not_modified.status_code == 304 and not_modified.content == b""
+        assert not_modified.headers["ETag"] == etag[2:]
+
+
+def test_last_modified_is_sent_on_the_three_endpoints_github_sends_it_on(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    """SPEC §12: Last-Modified on the commits list (its newest commit's committer date),
+    a pull request's commits (the PR's updated_at) and a repository (its updated_at);
+    not on the other lists."""
+    repo = sim.dataset.repository("org-1/repo-1")
+    assert repo is not None
+    newest = repo.default_branch_commits()[0].committer_date
+    commits = client.get_page(COMMITS, {"since": "2000-01-01T00:00:00Z"})
+    assert commits.last_modified == format_datetime(newest.replace(microsecond=0), usegmt=True)
+    pr = repo.pulls[0]
+    pr_commits = client.get_page(f"/repos/org-1/repo-1/pulls/{pr.number}/commits")
+    assert pr_commits.last_modified == format_datetime(
+        pr.updated_at.replace(microsecond=0), usegmt=True
+    )
+    assert client.get_page("/repos/org-1/repo-1").last_modified is not None
+    for path in (PULLS, "/repos/org-1/repo-1/issues", "/repos/org-1/repo-1/issues/comments"):
+        assert client.get_page(path).last_modified is None, path
+
+
+def test_if_modified_since_on_the_commits_list_is_a_free_304_across_tokens(
+    sim: RunningSimulator, app: GitHubApp, client: GitHubClient
+) -> None:
+    """Last-Modified holds whichever token asks: a new token's If-Modified-Since is a
+    304 that spends nothing, until a newer commit lands."""
+    first = client.get_page(COMMITS, {"since": "2000-01-01T00:00:00Z"})
+    assert first.last_modified is not None
+    app.installation_token(1001, force_refresh=True)
+    spent = _spent(sim)
+
+    again = client.get_page(
+        COMMITS, {"since": "2001-01-01T00:00:00Z"}, if_modified_since=first.last_modified
+    )
+
+    assert again.not_modified and _spent(sim) == spent
+    sim.server.add_activity("commit", installation_id=1001, repo="org-1/repo-1")
+    changed = client.get_page(COMMITS, if_modified_since=first.last_modified)
+    assert changed.status == 200 and _spent(sim) == spent + 1
+
+
+def test_if_modified_since_is_ignored_where_github_sends_no_last_modified_and_under_a_stale_etag(
+    sim: RunningSimulator, app: GitHubApp, client: GitHubClient
+) -> None:
+    """No Last-Modified on the pulls list, so If-Modified-Since cannot make it a 304; and
+    If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2): a stale ETag with a
+    fresh date is a 200."""
+    far_future = "Fri, 01 Jan 2100 00:00:00 GMT"
+    assert client.get_page(PULLS, if_modified_since=far_future).status == 200
+    first = client.get_page(COMMITS)
+    app.installation_token(1001, force_refresh=True)
+    both = client.get_page(COMMITS, etag=first.etag, if_modified_since=far_future)
+    assert both.status == 200
+
+
+def test_an_empty_repository_looks_as_github_shows_it(client: GitHubClient) -> None:
+    """GitHub: an empty repository has `size: 0` and `pushed_at` equal to `created_at`
+    (never null; SPEC §12), and its commits list answers 409 "Git Repository is
+    empty."."""
+    (repo,) = client.get_page("/repos/org-1/repo-2").items
+    assert repo["size"] == 0 and repo["pushed_at"] == repo["created_at"] is not None
+    with pytest.raises(RepositoryUnavailable) as caught:
+        client.get_page("/repos/org-1/repo-2/commits")
+    assert caught.value.status == 409
+    (full,) = client.get_page("/repos/org-1/repo-1").items
+    assert full["size"] > 0 and full["pushed_at"] > full["created_at"]
+
+
+def test_links_point_at_repositories_by_id_with_page_and_the_alias_answers_the_same(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    """GitHub's Link headers on a repository's lists point at `/repositories/{id}/…`
+    (@octokit/fixtures 23.1.2, scenarios/api.github.com/paginate-issues: asked as
+    `/repos/{o}/{r}/issues?per_page=3`, it links `<https://api.github.com/repositories/
+    1000/issues?per_page=3&page=2>; rel="next"`), with `page=`; a client follows them
+    as given (SPEC §12)."""
+    repo = sim.dataset.repository("org-1/repo-1")
+    assert repo is not None
+    pages = list(client.paginate(COMMITS, {"per_page": 4}))
+    assert len(pages) > 2
+    for page in pages[1:]:
+        assert f"/repositories/{repo.id}/commits?" in page.url and "page=" in page.url
+    by_name = [item["sha"] for page in pages for item in page.items]
+    assert by_name == [c.sha for c in repo.default_branch_commits()]
+    alias = client.get_page(f"/repositories/{repo.id}/commits", {"per_page": 4})
+    assert [item["sha"] for item in alias.items] == by_name[:4]
+    assert client.get_page(f"/repositories/{repo.id}").items[0]["full_name"] == "org-1/repo-1"
+
+
+def test_merge_commit_sha_is_set_on_unmerged_pull_requests_too(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    """GitHub's `pull-request` schema (@octokit/openapi): `merge_commit_sha` is the test
+    merge commit while the pull request is open; `merged_at` says whether it merged
+    (SPEC §12). A client must not read "merged" from it."""
+    pulls = client.get_page(PULLS, {"state": "all", "per_page": 100}).items
+    unmerged = [p for p in pulls if p["merged_at"] is None]
+    assert unmerged and all(len(p["merge_commit_sha"] or "") == 40 for p in unmerged)

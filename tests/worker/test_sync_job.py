@@ -14,6 +14,7 @@ from integrations.models import ErrorKind, Event, InstallationSyncStatus, Reposi
 from sync.models import IngestionJob, JobStatus
 from sync.policy import Trigger
 from sync.status import AUTHENTICATION_MESSAGE, NETWORK_MESSAGE, State, get_status
+from sync.tasks import process_sync_job
 from sync.worker import Outcome
 from tests.worker.support import (
     World,
@@ -78,10 +79,10 @@ def test_full_backfill_stores_exactly_the_expected_events(
     assert completed["failed_repositories"] == 0 and completed["duration_ms"] >= 0
 
 
-def test_resync_with_nothing_changed_spends_no_budget(
+def test_resync_with_nothing_changed_spends_only_the_empty_repositorys_request(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
-    world = start_world(size="1x3x16")
+    world = start_world(size="1x3x16")  # repo-2 is empty
     installation = world.installation()
     first = sync_once(installation)
     before = stored_events(installation)
@@ -89,21 +90,22 @@ def test_resync_with_nothing_changed_spends_no_budget(
 
     second = sync_once(installation)  # the first incremental run after the backfill
 
-    assert world.spent(1001) == 0
+    assert world.spent(1001) == 1
     world.sim.server.reset_stats()
 
     third = sync_once(installation)
 
     stats = world.sim.server.stats()
-    assert world.spent(1001) == 0
-    # Every request answered 304: two repositories x 4 listings, and the empty one's
-    # own URL (standing for its commits) plus its 3 other listings.
-    assert stats["not_modified_total"] == stats["requests_total"] == 2 * 4 + 4
+    assert world.spent(1001) == 1
+    # Every request answered 304 (two repositories x 4 listings, and the empty one's 3
+    # other listings) but the empty repository's commits: a 409 each run.
+    assert stats["requests_total"] == 2 * 4 + 4
+    assert stats["not_modified_total"] == 2 * 4 + 3 and stats["requests_by_status"][409] == 1
     assert stored_events(installation) == before
     assert second.events_ingested == third.events_ingested == 0
     assert (
         StreamState.objects.filter(repository__installation=installation).exclude(etag="").count()
-        == 12
+        == 11
     )
     installation.refresh_from_db()
     assert installation.last_synced_at == third.started_at
@@ -648,3 +650,103 @@ def test_suspending_or_removing_an_installation_stops_its_active_job_at_the_next
     installation_status_set(github_id=1001, status="active")
     sync_once(installation)
     assert world.sim.server.stats()["tokens_issued"] == tokens + 1
+
+
+def test_a_full_sync_never_trusts_a_304_and_restores_deleted_events(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    """SPEC §5: a `--full` sync re-reads the whole window. Before, it sent the stored
+    ETags and took the pulls list's 304 as "pull requests, reviews and PR commits
+    unchanged", so events deleted from the database never came back."""
+    world = start_world(size="1x3x16")
+    installation = world.installation()
+    sync_once(installation)
+    before = stored_events(installation)
+    Event.objects.filter(installation=installation, repository__full_name="org-1/repo-1").delete()
+    world.sim.server.reset_stats()
+
+    sync_once(installation, full=True)
+
+    assert stored_events(installation) == before
+    assert world.sim.server.stats()["not_modified_total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "rate_headers", "wait"),
+    [
+        (403, 7, True, 7),
+        (429, 7, True, 7),
+        (403, -1, True, 60),  # no retry-after: at least a minute
+        (429, -1, False, 60),  # neither retry-after nor rate headers
+        (403, 7, False, 7),
+    ],
+)
+def test_every_secondary_limit_variant_ends_in_a_pause_and_an_exact_dataset(
+    start_world: StartWorld,
+    fast_settings: Any,
+    status: int,
+    retry_after: int,
+    rate_headers: bool,
+    wait: int,
+) -> None:
+    """GitHub's docs ("Rate limits for the REST API", exceeding a secondary limit): the
+    answer is a 403 or a 429; wait `retry-after` seconds when it is sent, else at least
+    a minute; the x-ratelimit-* headers may be absent (SPEC §12). Every variant pauses
+    the job for that long, then the job completes with exactly the expected events."""
+    world = start_world(size="1x3x12")
+    installation = world.installation()
+    world.sim.server.set_faults(
+        secondary_next=1,
+        secondary_status=status,
+        secondary_retry_after=retry_after,
+        secondary_rate_headers=rate_headers,
+    )
+    job_id = start_job(installation)
+
+    first = Outcome(process_sync_job(job_id))
+
+    assert first == Outcome.BLOCKED
+    job = IngestionJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.BLOCKED and job.blocked_until is not None
+    paused = (job.blocked_until - timezone.now()).total_seconds()
+    assert wait - 3 <= paused <= wait + 1
+    # Time passes: the pause is over.
+    IngestionJob.objects.filter(pk=job_id).update(blocked_until=timezone.now())
+    assert drive(job_id) == [Outcome.COMPLETED]
+    job.refresh_from_db()
+    stored = stored_events(installation)
+    assert world.expected(installation.github_id, job.since) - stored == set()
+    assert stored <= world.true_events(installation.github_id)
+
+
+@pytest.mark.parametrize(
+    ("cuts", "truncations", "outcomes"),
+    [
+        (2, 1, [Outcome.COMPLETED]),  # within the client's retries (4 attempts)
+        (3, 3, [Outcome.RETRYING, Outcome.COMPLETED]),  # then a task retry from the checkpoint
+    ],
+)
+def test_responses_cut_mid_body_are_retried_and_the_job_completes_exactly(
+    start_world: StartWorld,
+    fast_settings: Any,
+    cuts: int,
+    truncations: int,
+    outcomes: list[Outcome],
+) -> None:
+    """SPEC §5: a connection reset mid-body and a truncated JSON body are transient. The
+    simulator cuts the next responses that spend budget (a reset after half the body,
+    then half a body behind a matching Content-Length); the client retries them and the
+    job completes with exactly the expected events."""
+    world = start_world(size="1x3x12")
+    installation = world.installation()
+    world.sim.server.set_faults(cut_next=cuts, truncate_next=truncations)
+    job_id = start_job(installation)
+
+    assert drive(job_id) == outcomes
+
+    assert world.sim.server.cut_next == world.sim.server.truncate_next == 0
+    job = IngestionJob.objects.get(pk=job_id)
+    stored = stored_events(installation)
+    assert world.expected(installation.github_id, job.since) - stored == set()
+    assert stored <= world.true_events(installation.github_id)
+    assert job.failures == [] and job.error is None and job.status == JobStatus.COMPLETED
