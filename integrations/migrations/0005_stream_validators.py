@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0003_installation_backfill_days"),
+        ("integrations", "0004_installation_sync_permission_github_updated_at"),
     ]
 
     operations = [
