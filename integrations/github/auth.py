@@ -3,6 +3,7 @@ process-wide cache, and the App configured in Django settings."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -33,9 +34,9 @@ __all__ = ["DEFAULT_API_URL", "GitHubApp", "app_from_settings"]
 DEFAULT_API_URL = "https://api.github.com"
 TOKEN_REFRESH_MARGIN = timedelta(seconds=60)
 
-_token_cache: dict[tuple[str, str, int], tuple[str, datetime]] = {}
+_token_cache: dict[tuple[str, str, str, int], tuple[str, datetime]] = {}
 _token_cache_lock = threading.Lock()
-_token_fetch_locks: dict[tuple[str, str, int], threading.Lock] = {}
+_token_fetch_locks: dict[tuple[str, str, str, int], threading.Lock] = {}
 
 
 def _parse_github_time(value: str) -> datetime:
@@ -59,6 +60,9 @@ class GitHubApp:
         self.base_url = base_url.rstrip("/")
         self.app_id = str(app_id)
         self._private_key = private_key
+        # Tokens are cached per signing key too: a token another key obtained (a rotated
+        # key, another App on a reused address) must never answer for this one.
+        self._key_fingerprint = hashlib.sha256(private_key.encode()).hexdigest()[:16]
         self.timeout = timeout
         self._transport = Transport(
             session=session, timeout=timeout, max_retries=max_retries, backoff_base=backoff_base
@@ -98,7 +102,7 @@ class GitHubApp:
 
     def installation_token(self, installation_id: int, *, force_refresh: bool = False) -> str:
         """A token for one installation, cached process-wide until 60 s before it expires."""
-        key = (self.base_url, self.app_id, int(installation_id))
+        key = self._cache_key(installation_id)
         with _token_cache_lock:
             cached = _token_cache.get(key)
             fetch_lock = _token_fetch_locks.setdefault(key, threading.Lock())
@@ -142,11 +146,13 @@ class GitHubApp:
                 status=response.status_code,
             ) from exc
 
+    def _cache_key(self, installation_id: int) -> tuple[str, str, str, int]:
+        return (self.base_url, self.app_id, self._key_fingerprint, int(installation_id))
+
     def forget_token(self, installation_id: int) -> None:
-        """Drop a cached token. No caller yet: issue 15 needs it when an uninstall or a
-        suspension stops an installation's active job."""
+        """Drop a cached token (an uninstall or a suspension stopped the installation)."""
         with _token_cache_lock:
-            _token_cache.pop((self.base_url, self.app_id, int(installation_id)), None)
+            _token_cache.pop(self._cache_key(installation_id), None)
 
 
 _apps: dict[tuple[str, str, str], GitHubApp] = {}

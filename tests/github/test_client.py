@@ -265,6 +265,18 @@ def test_a_jwt_signed_with_the_wrong_key_is_rejected(sim: RunningSimulator) -> N
         list(app.list_installations())
 
 
+def test_a_token_cached_for_one_key_never_answers_for_another(sim: RunningSimulator) -> None:
+    """The token cache is process-wide: an App with the right key fills it, and an App
+    at the same address and id with another key must still be refused by GitHub."""
+    right = GitHubApp(base_url=sim.url, app_id=sim.app_id, private_key=sim.private_key_pem)
+    assert right.installation_token(1001)
+    wrong_key, _ = generate_app_keypair()
+    wrong = GitHubApp(base_url=sim.url, app_id=sim.app_id, private_key=wrong_key)
+
+    with pytest.raises(AuthenticationFailed):
+        wrong.installation_token(1001)
+
+
 def test_a_jwt_with_the_wrong_app_id_is_rejected(sim: RunningSimulator) -> None:
     app = GitHubApp(base_url=sim.url, app_id=999, private_key=sim.private_key_pem)
 
