@@ -13,3 +13,18 @@ STATUS_KEYS = [
     "last_sync_error",
     "unavailable_reason",
 ]
+
+# SPEC §6: an event in the API (and in its CSV / NDJSON exports), keys in order.
+EVENT_KEYS = [
+    "kind",
+    "github_id",
+    "repository",
+    "installation_id",
+    "actor_login",
+    "actor_github_id",
+    "occurred_at",
+    "title",
+    "url",
+    "number",
+    "data",
+]

@@ -18,21 +18,9 @@ from django.utils import timezone
 from rest_framework.renderers import BaseRenderer
 
 from integrations.models import Event
+from sync.api.serializers import EVENT_FIELDS
 
 CHUNK_SIZE = 2000
-EVENT_FIELDS = [
-    "kind",
-    "github_id",
-    "repository",
-    "installation_id",
-    "actor_login",
-    "actor_github_id",
-    "occurred_at",
-    "title",
-    "url",
-    "number",
-    "data",
-]
 _COLUMNS = (
     "kind",
     "github_id",

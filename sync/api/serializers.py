@@ -40,6 +40,22 @@ class SyncDecisionSerializer(serializers.Serializer):
     metadata = serializers.DictField()
 
 
+# SPEC §6: an event's keys in the API, the exports and the schema, in this order.
+EVENT_FIELDS = [
+    "kind",
+    "github_id",
+    "repository",
+    "installation_id",
+    "actor_login",
+    "actor_github_id",
+    "occurred_at",
+    "title",
+    "url",
+    "number",
+    "data",
+]
+
+
 class EventSerializer(serializers.ModelSerializer):
     github_id = serializers.CharField()
     repository = serializers.CharField(source="repository.full_name")
@@ -48,19 +64,7 @@ class EventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = [
-            "kind",
-            "github_id",
-            "repository",
-            "installation_id",
-            "actor_login",
-            "actor_github_id",
-            "occurred_at",
-            "title",
-            "url",
-            "number",
-            "data",
-        ]
+        fields = EVENT_FIELDS
         read_only_fields = fields
 
 

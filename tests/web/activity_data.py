@@ -9,20 +9,6 @@ from typing import Any
 
 from integrations.models import Event, EventKind, Installation
 
-# SPEC §6: an event in the API, keys in this order.
-EVENT_KEYS = [
-    "kind",
-    "github_id",
-    "repository",
-    "installation_id",
-    "actor_login",
-    "actor_github_id",
-    "occurred_at",
-    "title",
-    "url",
-    "number",
-    "data",
-]
 PEOPLE = ["octocat", "hubot", "monalisa", "Spacecat"]
 KINDS = [
     EventKind.COMMIT,

@@ -21,23 +21,10 @@ from integrations.models import Event, Installation
 from sync.models import IngestionJob, JobStatus
 from sync.tokens import api_token_create, legacy_tokens_convert
 from tests.factories import make_installation, make_job, make_user
-from tests.spec import STATUS_KEYS
+from tests.spec import EVENT_KEYS, STATUS_KEYS
 
 pytestmark = pytest.mark.django_db
 
-EVENT_KEYS = [
-    "kind",
-    "github_id",
-    "repository",
-    "installation_id",
-    "actor_login",
-    "actor_github_id",
-    "occurred_at",
-    "title",
-    "url",
-    "number",
-    "data",
-]
 DECISION_KEYS = {"action", "reason", "message", "job_id", "metadata"}
 
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from integrations.models import Event, Installation
 from tests.factories import make_installation
-from tests.web.activity_data import EVENT_KEYS, add_bulk_events, streamed
+from tests.spec import EVENT_KEYS
+from tests.web.activity_data import add_bulk_events, streamed
 
 pytestmark = pytest.mark.django_db
 
