@@ -43,40 +43,39 @@ class SyncingInstallationAdmin(InstallationAdmin):
         now = timezone.now()
         for installation in queryset.order_by("account_login", "github_id"):
             days = installation.backfill_days or settings.SYNC_BACKFILL_DAYS
-            try:
-                decision = request_sync(
-                    installation_id=installation.pk,
-                    trigger=Trigger.ADMIN,
-                    actor=signed_in(request.user),
-                    since=now - timedelta(days=days),
-                    now=now,
-                )
-            except InstallationNotFound:
-                self.message_user(request, f"{installation}: no longer exists", messages.ERROR)
-                continue
-            text = f"{installation}: {user_message(decision)}"
-            if decision.job_id is not None:
-                text += f" (job {decision.job_id}, {days} days back)"
-            self.message_user(request, text, decision_level(decision))
+            self._ask(
+                request,
+                installation,
+                started=f"{days} days back",
+                since=now - timedelta(days=days),
+                now=now,
+            )
 
     @admin.action(description="Sync now", permissions=["sync"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Installation]) -> None:
         """Ask the SyncService (trigger admin) for each selected installation and say
         what it decided, in the policy's own words."""
         for installation in queryset.order_by("account_login", "github_id"):
-            try:
-                decision = request_sync(
-                    installation_id=installation.pk,
-                    trigger=Trigger.ADMIN,
-                    actor=signed_in(request.user),
-                )
-            except InstallationNotFound:
-                self.message_user(request, f"{installation}: no longer exists", messages.ERROR)
-                continue
-            text = f"{installation}: {user_message(decision)}"
-            if decision.job_id is not None:
-                text += f" (job {decision.job_id})"
-            self.message_user(request, text, decision_level(decision))
+            self._ask(request, installation)
+
+    def _ask(
+        self, request: HttpRequest, installation: Installation, started: str = "", **options: Any
+    ) -> None:
+        """One `request_sync` (trigger admin), its decision reported with message_user."""
+        try:
+            decision = request_sync(
+                installation_id=installation.pk,
+                trigger=Trigger.ADMIN,
+                actor=signed_in(request.user),
+                **options,
+            )
+        except InstallationNotFound:
+            self.message_user(request, f"{installation}: no longer exists", messages.ERROR)
+            return
+        text = f"{installation}: {user_message(decision)}"
+        if decision.job_id is not None:
+            text += f" (job {decision.job_id}{', ' + started if started else ''})"
+        self.message_user(request, text, decision_level(decision))
 
 
 admin.site.unregister(Installation)
