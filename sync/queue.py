@@ -24,20 +24,27 @@ MAINTENANCE_TASK = "sync.tasks.run_maintenance"
 
 def enqueue_job(*, job_id: int, eta: datetime | None = None) -> bool:
     """Send a job to a worker. False (and a warning) when the broker is unreachable."""
-    try:
-        app.send_task(SYNC_JOB_TASK, args=[job_id], eta=eta)
-    except (KombuError, OSError) as exc:
-        log.warning("sync.job.enqueue_failed", job_id=job_id, error=str(exc))
-        return False
-    return True
+    return _send(SYNC_JOB_TASK, "sync.job.enqueue_failed", job_id=job_id, eta=eta)
 
 
 def delivery_enqueue(*, delivery_pk: int, countdown: float | None = None) -> bool:
     """Send a webhook delivery to the processing task. False (and a warning) when the
     broker is unreachable: the delivery stays `received` for the redrive."""
+    failure = "webhook.enqueue_failed"
+    return _send(WEBHOOK_DELIVERY_TASK, failure, delivery_pk=delivery_pk, countdown=countdown)
+
+
+def _send(
+    task: str,
+    failure_event: str,
+    *,
+    eta: datetime | None = None,
+    countdown: float | None = None,
+    **ids: int,
+) -> bool:
     try:
-        app.send_task(WEBHOOK_DELIVERY_TASK, args=[delivery_pk], countdown=countdown)
+        app.send_task(task, args=list(ids.values()), eta=eta, countdown=countdown)
     except (KombuError, OSError) as exc:
-        log.warning("webhook.enqueue_failed", delivery_pk=delivery_pk, error=str(exc))
+        log.warning(failure_event, error=str(exc), **ids)
         return False
     return True
