@@ -11,7 +11,6 @@ import hashlib
 import http.client
 import json
 import logging
-import math
 import random
 import secrets
 import socket
@@ -19,7 +18,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from . import routes
 from .activity import add_activity
+from .budgets import Budgets
 from .control import handle_control
 from .dataset import Dataset
 from .graphql import GraphQLEndpoint
@@ -43,17 +42,6 @@ SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try"
     " again. If you reach out to GitHub Support for help, please include the request ID."
 )
-
-
-@dataclass
-class Budget:
-    limit: int
-    remaining: int
-    reset_at: float  # whole epoch seconds, as the x-ratelimit-reset header says
-
-    @property
-    def used(self) -> int:
-        return max(0, self.limit - self.remaining)
 
 
 class SimulatorServer:
@@ -91,8 +79,7 @@ class SimulatorServer:
         self.secondary_retry_after = secondary_retry_after  # < 0: no retry-after header
         self.secondary_status = secondary_status
         self.secondary_rate_headers = secondary_rate_headers
-        self.default_budget = budget
-        self.window_seconds = window_seconds
+        self.budgets = Budgets(resource="core", default=budget, window_seconds=window_seconds)
         self.limit_status = limit_status
         self.token_ttl = token_ttl
         self.fail_next = 0
@@ -105,7 +92,6 @@ class SimulatorServer:
         self._rng = random.Random(dataset.seed if fault_seed is None else fault_seed)
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[int, float]] = {}
-        self._budgets: dict[int, Budget] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.graphql = GraphQLEndpoint(points=graphql_points, window_seconds=window_seconds)
@@ -170,12 +156,7 @@ class SimulatorServer:
     ) -> None:
         """Set an installation's budget; `reset_in` seconds until its window resets."""
         with self._lock:
-            budget = self._budget(int(installation_id))
-            if limit is not None:
-                budget.limit = int(limit)
-            budget.remaining = int(remaining)
-            if reset_in is not None:
-                budget.reset_at = math.ceil(time.time() + float(reset_in))
+            self.budgets.set(installation_id, remaining, limit, reset_in)
             if status is not None:
                 self.limit_status = int(status)
 
@@ -238,8 +219,8 @@ class SimulatorServer:
             if token_ttl is not None:
                 self.token_ttl = float(token_ttl)
             if window_seconds is not None:
-                self.window_seconds = float(window_seconds)
-                self.graphql.window_seconds = float(window_seconds)
+                self.budgets.window_seconds = float(window_seconds)
+                self.graphql.budgets.window_seconds = float(window_seconds)
             if limit_status is not None:
                 self.limit_status = int(limit_status)
             if auth_failure is not None:
@@ -286,37 +267,11 @@ class SimulatorServer:
                 "tokens_issued": self._tokens_issued,
             }
         with self._lock:
-            stats["budgets"] = {
-                iid: {"limit": b.limit, "remaining": b.remaining, "reset": int(b.reset_at)}
-                for iid, b in self._budgets.items()
-            }
+            stats["budgets"] = self.budgets.summary()
         stats.update(self.graphql.stats())
         return stats
 
     # ----------------------------------------------------------------- internals
-
-    def _budget(self, installation_id: int) -> Budget:
-        """The installation's budget, rolled over when its window has passed (lock held)."""
-        now = time.time()
-        budget = self._budgets.get(installation_id)
-        if budget is None:
-            budget = Budget(
-                self.default_budget, self.default_budget, math.ceil(now + self.window_seconds)
-            )
-            self._budgets[installation_id] = budget
-        elif now >= budget.reset_at:
-            budget.remaining = budget.limit
-            budget.reset_at = math.ceil(now + self.window_seconds)
-        return budget
-
-    def _rate_headers(self, budget: Budget) -> dict[str, str]:
-        return {
-            "x-ratelimit-limit": str(budget.limit),
-            "x-ratelimit-remaining": str(budget.remaining),
-            "x-ratelimit-used": str(budget.used),
-            "x-ratelimit-reset": str(int(budget.reset_at)),
-            "x-ratelimit-resource": "core",
-        }
 
     def _count(self, template: str, installation_id: int | None, status: int) -> None:
         with self._stats_lock:
@@ -497,15 +452,9 @@ class SimulatorServer:
             return routes.Reply(status, {"message": "Server Error"})
         if handler is None:  # /rate_limit: free, reports the current window
             with self._lock:
-                budget = self._budget(installation_id)
-                rate = {
-                    "limit": budget.limit,
-                    "remaining": budget.remaining,
-                    "reset": int(budget.reset_at),
-                    "used": budget.used,
-                    "resource": "core",
-                }
-                rate_headers = self._rate_headers(budget)
+                budget = self.budgets.get(installation_id)
+                rate = budget.rate_limit_entry()
+                rate_headers = budget.headers()
             resources = {"core": rate, "graphql": self.graphql.rate_limit(installation_id)}
             return routes.Reply(200, {"resources": resources, "rate": rate}, rate_headers)
         if self._secondary():
@@ -513,7 +462,7 @@ class SimulatorServer:
             # sometimes without the x-ratelimit-* headers (SPEC §12); the message names
             # a secondary rate limit.
             with self._lock:
-                rate_headers = self._rate_headers(self._budget(installation_id))
+                rate_headers = self.budgets.get(installation_id).headers()
                 status, retry_after = self.secondary_status, self.secondary_retry_after
                 if not self.secondary_rate_headers:
                     rate_headers = {}
@@ -532,10 +481,10 @@ class SimulatorServer:
         payload = json.dumps(reply.body, separators=(",", ":")).encode()
         if reply.status == 200 and self._conditional(reply, payload, headers, authorization):
             with self._lock:
-                reply.headers.update(self._rate_headers(self._budget(installation_id)))
+                reply.headers.update(self.budgets.get(installation_id).headers())
             return routes.Reply(304, None, reply.headers)
         with self._lock:
-            budget = self._budget(installation_id)
+            budget = self.budgets.get(installation_id)
             if budget.remaining <= 0:
                 budget.remaining = 0
                 return routes.Reply(
@@ -546,10 +495,10 @@ class SimulatorServer:
                         ),
                         "documentation_url": RATE_LIMIT_DOCS,
                     },
-                    self._rate_headers(budget),
+                    budget.headers(),
                 )
             budget.remaining -= 1
-            reply.headers.update(self._rate_headers(budget))
+            reply.headers.update(budget.headers())
         with self._stats_lock:
             self._spent[installation_id] += 1
         reply.body = payload

@@ -17,9 +17,7 @@ GitHub's behaviour, as documented and as clients meet it:
 from __future__ import annotations
 
 import json
-import math
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from typing import Any
 
 from graphql import DocumentNode, GraphQLError, execute_sync, parse, validate
 
+from ..budgets import Budget, Budgets
 from ..dataset import Dataset, Installation
 from ..render import iso
 from .cost import Price, Refusal, price
@@ -38,26 +37,6 @@ from .scope import Scope
 
 DEFAULT_POINTS = 5000
 MISSING_QUERY = "A query attribute must be specified and must be a string."
-
-
-@dataclass
-class PointsBudget:
-    limit: int
-    remaining: int
-    reset_at: float  # whole epoch seconds
-
-    @property
-    def used(self) -> int:
-        return max(0, self.limit - self.remaining)
-
-    def headers(self) -> dict[str, str]:
-        return {
-            "x-ratelimit-limit": str(self.limit),
-            "x-ratelimit-remaining": str(self.remaining),
-            "x-ratelimit-used": str(self.used),
-            "x-ratelimit-reset": str(int(self.reset_at)),
-            "x-ratelimit-resource": "graphql",
-        }
 
 
 @dataclass
@@ -71,10 +50,8 @@ class GraphQLEndpoint:
     """The GraphQL side of one simulator: points budgets, counters, execution."""
 
     def __init__(self, *, points: int = DEFAULT_POINTS, window_seconds: float = 3600) -> None:
-        self.default_points = points
-        self.window_seconds = window_seconds
+        self.budgets = Budgets(resource="graphql", default=points, window_seconds=window_seconds)
         self._lock = threading.Lock()
-        self._budgets: dict[int, PointsBudget] = {}
         self.reset_stats()
 
     # ---------------------------------------------------------------- control
@@ -87,12 +64,7 @@ class GraphQLEndpoint:
         reset_in: float | None = None,
     ) -> None:
         with self._lock:
-            budget = self._budget(int(installation_id))
-            if limit is not None:
-                budget.limit = int(limit)
-            budget.remaining = int(remaining)
-            if reset_in is not None:
-                budget.reset_at = math.ceil(time.time() + float(reset_in))
+            self.budgets.set(installation_id, remaining, limit, reset_in)
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -111,23 +83,13 @@ class GraphQLEndpoint:
                 "graphql_points_spent": dict(self._points),
                 "graphql_rate_limited": dict(self._rate_limited),
                 "graphql_refused": dict(self._refusals),
-                "graphql_budgets": {
-                    iid: {"limit": b.limit, "remaining": b.remaining, "reset": int(b.reset_at)}
-                    for iid, b in self._budgets.items()
-                },
+                "graphql_budgets": self.budgets.summary(),
             }
 
     def rate_limit(self, installation_id: int) -> dict[str, Any]:
         """The `/rate_limit` resource `graphql` (free)."""
         with self._lock:
-            budget = self._budget(installation_id)
-            return {
-                "limit": budget.limit,
-                "remaining": budget.remaining,
-                "reset": int(budget.reset_at),
-                "used": budget.used,
-                "resource": "graphql",
-            }
+            return self.budgets.get(installation_id).rate_limit_entry()
 
     # ---------------------------------------------------------------- requests
 
@@ -137,7 +99,7 @@ class GraphQLEndpoint:
         iid = installation.id
         with self._lock:
             self._requests[iid] += 1
-            headers = self._budget(iid).headers()
+            headers = self.budgets.get(iid).headers()
         try:
             body = json.loads(raw or b"null")
         except ValueError:
@@ -164,7 +126,7 @@ class GraphQLEndpoint:
             return self._refused(iid, headers, [_github_error(exc.formatted)])
 
         with self._lock:
-            budget = self._budget(iid)
+            budget = self.budgets.get(iid)
             if cost.dry_run:
                 pass
             elif cost.cost > budget.remaining:
@@ -173,7 +135,7 @@ class GraphQLEndpoint:
             else:
                 budget.remaining -= cost.cost
                 self._points[iid] += cost.cost
-            snapshot = PointsBudget(budget.limit, budget.remaining, budget.reset_at)
+            snapshot = budget.snapshot()
 
         scope = Scope(dataset, installation, api)
         root = QueryRoot(scope, lambda: _rate_limit_object(snapshot, cost), dry_run=cost.dry_run)
@@ -193,20 +155,6 @@ class GraphQLEndpoint:
         return GraphQLReply(200, out, snapshot.headers())
 
     # ---------------------------------------------------------------- internals
-
-    def _budget(self, installation_id: int) -> PointsBudget:
-        """The installation's points, rolled over when its window has passed (lock held)."""
-        now = time.time()
-        budget = self._budgets.get(installation_id)
-        if budget is None:
-            budget = PointsBudget(
-                self.default_points, self.default_points, math.ceil(now + self.window_seconds)
-            )
-            self._budgets[installation_id] = budget
-        elif now >= budget.reset_at:
-            budget.remaining = budget.limit
-            budget.reset_at = math.ceil(now + self.window_seconds)
-        return budget
 
     def _refused(
         self, iid: int, headers: dict[str, str], errors: list[dict[str, Any]]
@@ -234,7 +182,7 @@ def _checked(query: str) -> tuple[DocumentNode | None, tuple[dict[str, Any], ...
     return document, ()
 
 
-def _rate_limit_object(budget: PointsBudget, cost: Price) -> dict[str, Any]:
+def _rate_limit_object(budget: Budget, cost: Price) -> dict[str, Any]:
     return {
         "cost": cost.cost,
         "limit": budget.limit,

@@ -117,7 +117,7 @@ def time_passes_until_unblocked(job_id: int, *, sim: RunningSimulator | None = N
         for github_id, budget in server.stats()["budgets"].items():
             if budget["reset"] <= until.timestamp():
                 server.set_budget(
-                    github_id, remaining=budget["limit"], reset_in=server.window_seconds
+                    github_id, remaining=budget["limit"], reset_in=server.budgets.window_seconds
                 )
 
 
