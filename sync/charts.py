@@ -83,38 +83,7 @@ def stacked_columns(
 ) -> BarChart:
     """One column per label, its segments stacked in `series` order; `values[i][j]` is
     label i's count of series j."""
-    plot_width = WIDTH - LEFT
-    plot_height = HEIGHT - TOP - BOTTOM
-    top = nice_ceiling(max((sum(column) for column in values), default=0))
-    slot = plot_width / max(len(labels), 1)
-    bar_width = max(slot * 0.72, 1.0)
-    bars = []
-    for i, column in enumerate(values):
-        y: float = TOP + plot_height
-        for j, count in enumerate(column):
-            if not count:
-                continue
-            height = plot_height * count / top
-            y -= height
-            bars.append(
-                Bar(
-                    x=round(LEFT + slot * i + (slot - bar_width) / 2, 2),
-                    y=round(y, 2),
-                    width=round(bar_width, 2),
-                    height=round(height, 2),
-                    series=series[j],
-                    label=f"{labels[i]}: {count} {series_names[series[j]]}",
-                )
-            )
-    return BarChart(
-        width=WIDTH,
-        height=HEIGHT,
-        bars=bars,
-        x_ticks=_x_ticks(tick_labels or labels, slot),
-        y_ticks=_y_ticks(top, plot_height),
-        baseline=TOP + plot_height,
-        left=LEFT,
-    )
+    return _columns(labels, series, values, series_names, tick_labels, stacked=True, fill=0.72)
 
 
 def grouped_columns(
@@ -126,22 +95,48 @@ def grouped_columns(
     tick_labels: Sequence[str] | None = None,
 ) -> BarChart:
     """One group per label, a bar per series side by side."""
+    return _columns(labels, series, values, series_names, tick_labels, stacked=False, fill=0.8)
+
+
+def _columns(
+    labels: Sequence[str],
+    series: Sequence[str],
+    values: Sequence[Sequence[int]],
+    series_names: dict[str, str],
+    tick_labels: Sequence[str] | None,
+    *,
+    stacked: bool,
+    fill: float,
+) -> BarChart:
+    """A slot per label; its bars either stacked into one column or side by side, the
+    `fill` share of the slot wide in all."""
     plot_width = WIDTH - LEFT
     plot_height = HEIGHT - TOP - BOTTOM
-    top = nice_ceiling(max((max(column, default=0) for column in values), default=0))
+    tallest = (sum(column) if stacked else max(column, default=0) for column in values)
+    top = nice_ceiling(max(tallest, default=0))
     slot = plot_width / max(len(labels), 1)
-    group_width = slot * 0.8
-    bar_width = max(group_width / max(len(series), 1), 1.0)
+    group_width = slot * fill
+    bar_width = max(group_width if stacked else group_width / max(len(series), 1), 1.0)
+    if stacked:
+        group_width = bar_width
     bars = []
     for i, column in enumerate(values):
+        base: float = TOP + plot_height
         for j, count in enumerate(column):
             if not count:
                 continue
             height = plot_height * count / top
+            x = LEFT + slot * i + (slot - group_width) / 2
+            if stacked:
+                base -= height
+                y = base
+            else:
+                x += bar_width * j
+                y = TOP + plot_height - height
             bars.append(
                 Bar(
-                    x=round(LEFT + slot * i + (slot - group_width) / 2 + bar_width * j, 2),
-                    y=round(TOP + plot_height - height, 2),
+                    x=round(x, 2),
+                    y=round(y, 2),
                     width=round(bar_width, 2),
                     height=round(height, 2),
                     series=series[j],
