@@ -1,3 +1,5 @@
+"""`make demo` / `manage.py demo`: every process with the GitHub simulator standing in for GitHub."""
+
 from pathlib import Path
 from typing import Any
 
