@@ -1,4 +1,4 @@
-"""`make demo` / `manage.py demo`: every process with the GitHub simulator standing in for GitHub."""
+"""`make demo` / `manage.py demo`: every process, with the simulator standing in for GitHub."""
 
 from pathlib import Path
 from typing import Any
