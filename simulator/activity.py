@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .dataset import Comment, Commit, Dataset, Issue, Repository, Review, make_sha
+from .dataset import (
+    MERGE_METHODS,
+    Comment,
+    Commit,
+    Dataset,
+    Issue,
+    Repository,
+    Review,
+    make_sha,
+    merge_pull,
+)
 
 KINDS = (
     "commit",
@@ -45,9 +55,13 @@ def _new_pr(ds: Dataset, repo: Repository, at: datetime, counter: int) -> Issue:
     pr = Issue(repo.next_number(), ds.new_id(), f"Live PR {counter}", user, at, at)
     pr.is_pull_request = True
     sha = make_sha(ds.seed, repo.id, "live-pr", pr.id)
+    line = repo.line()
+    base = [c for c in line if c.committer_date < at]
+    pr.base_sha = base[-1].sha if base else None
     repo.commits.append(
         Commit(sha, f"Live work {counter}", user.login, f"{user.login}@users.example",
-               at, at, user, on_default_branch=False, pr_number=pr.number)
+               at, at, user, on_default_branch=False, pr_number=pr.number,
+               parents=[pr.base_sha] if pr.base_sha else [])
     )  # fmt: skip
     pr.commit_shas.append(sha)
     repo.issues[pr.number] = pr
@@ -82,9 +96,11 @@ def add_activity(
         if kind == "commit":
             target.empty = False  # an empty repository's first push
             sha = make_sha(dataset.seed, target.id, "live", counter)
+            line = target.line()
             target.commits.append(
                 Commit(sha, f"Live change {counter}", user.login, f"{user.login}@users.example",
-                       at, at, user, on_default_branch=True)
+                       at, at, user, on_default_branch=True,
+                       parents=[line[-1].sha] if line else [])
             )  # fmt: skip
             events.append((name, "commit", sha))
         elif kind == "pr_opened":
@@ -98,8 +114,9 @@ def add_activity(
             pr.closed_at = pr.updated_at = at
             if kind == "pr_merged":
                 pr.merged_at = at
-                for sha in pr.commit_shas:
-                    target.commit(sha).on_default_branch = True
+                method = MERGE_METHODS[(target.id + pr.number) % 3]
+                added = merge_pull(dataset, target, pr, method)
+                for sha in dict.fromkeys([*pr.commit_shas, *added]):
                     events.append((name, "commit", sha))
             events.append((name, kind, str(pr.number)))
         elif kind == "review_submitted":

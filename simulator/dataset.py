@@ -9,7 +9,15 @@ cases a sync client must handle are built in (and switchable):
 - in every installation with >= 3 repositories, the last-but-one repository is empty
   (the commits list answers 409, no activity at all);
 - installation 1003, when generated, has a deleted repository (its last one): listed by
-  `/installation/repositories`, 404 on every repository endpoint.
+  `/installation/repositories`, 404 on every repository endpoint;
+- merged pull requests merge in GitHub's three ways, chosen deterministically per pull
+  request (SPEC §11): a merge commit (two parents; the PR's SHAs join the default
+  branch), a squash (one new commit; the PR's SHAs stay only on the PR) or a rebase
+  (new SHAs, one per PR commit; the last is `merge_commit_sha`). Every commit has
+  parents: the default branch is one line of direct commits and merge results, a PR's
+  commits chain from its base (the newest default-branch commit older than them);
+- `long_pr=True`: the first repository's first pull request is merged with 260
+  commits (GitHub lists 250 of a pull request's commits).
 """
 
 from __future__ import annotations
@@ -42,6 +50,13 @@ class Commit:
     author: User | None
     on_default_branch: bool
     pr_number: int | None = None
+    # Parent SHAs, first parent first (two for a merge commit).
+    parents: list[str] = field(default_factory=list)
+    # The pull request whose merge wrote this commit (a merge commit, a squash commit
+    # or a rebased copy): it is on the default branch's line.
+    made_by: int | None = None
+    # Order within one rebase (all its copies share the merge's committer date).
+    seq: int = 0
 
 
 @dataclass
@@ -68,6 +83,9 @@ class Issue:
     merged_at: datetime | None = None
     commit_shas: list[str] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
+    merge_method: str | None = None  # "merge", "squash" or "rebase" once merged
+    merge_commit_sha: str | None = None  # set once merged
+    base_sha: str | None = None
 
     @property
     def state(self) -> str:
@@ -121,6 +139,30 @@ class Repository:
 
     def commit(self, sha: str) -> Commit:
         return next(c for c in self.commits if c.sha == sha)
+
+    def line(self) -> list[Commit]:
+        """The default branch's own line (direct commits and merge results), oldest
+        first: each one's first parent is the one before it."""
+        return sorted(
+            (c for c in self.commits if c.on_default_branch and c.pr_number is None),
+            key=lambda c: (c.committer_date, c.seq, c.sha),
+        )
+
+    def reachable(self, sha: str) -> list[Commit] | None:
+        """Every commit reachable from `sha` (itself included), newest first by
+        committer date, as `GET /commits?sha=` lists them; None for an unknown SHA."""
+        index = {c.sha: c for c in self.commits}
+        if sha not in index:
+            return None
+        seen: dict[str, Commit] = {}
+        todo = [sha]
+        while todo:
+            current = index.get(todo.pop())
+            if current is None or current.sha in seen:
+                continue
+            seen[current.sha] = current
+            todo.extend(current.parents)
+        return sorted(seen.values(), key=lambda c: (c.committer_date, c.seq, c.sha), reverse=True)
 
     def next_number(self) -> int:
         return max(self.issues, default=0) + 1
@@ -199,6 +241,7 @@ def generate(
     deleted_repo: bool = True,
     authorless_commits: bool = True,
     old_pr_commits: bool = True,
+    long_pr: bool = False,
 ) -> Dataset:
     """Deterministic data: same seed, size and `now` -> the same dataset."""
     n_inst, n_repos, n_events = parse_size(size)
@@ -222,8 +265,86 @@ def generate(
             if deleted_repo and deleted and j == n_repos - 1:
                 repo.deleted = True
                 continue
-            _fill_repository(dataset, repo, rng, n_events, authorless_commits, old_pr_commits)
+            long = long_pr and not any(r.commits for r in dataset.repositories())
+            _fill_repository(dataset, repo, rng, n_events, authorless_commits, old_pr_commits, long)
     return dataset
+
+
+LONG_PR_COMMITS = 260
+MERGE_METHODS = ("merge", "squash", "rebase")
+
+
+def _base_of(line: list[Commit], before: datetime) -> Commit | None:
+    older = [c for c in line if c.committer_date < before]
+    return older[-1] if older else None
+
+
+def link_parents(repo: Repository) -> None:
+    """Parents for a whole repository: the default branch's line one after the other
+    (a merge commit keeps the PR's head as its second parent), each pull request's
+    commits chained from its base."""
+    line = repo.line()
+    previous: Commit | None = None
+    for c in line:
+        first = [previous.sha] if previous else []
+        c.parents = first + c.parents[1:] if c.parents else first
+        previous = c
+    for pr in repo.pulls:
+        if not pr.commit_shas:
+            continue
+        chain = [repo.commit(sha) for sha in pr.commit_shas]
+        base = _base_of(line, chain[0].committer_date)
+        pr.base_sha = base.sha if base else None
+        for i, c in enumerate(chain):
+            c.parents = [chain[i - 1].sha] if i else ([base.sha] if base else [])
+
+
+def merge_pull(
+    ds: Dataset, repo: Repository, pr: Issue, method: str, *, link: bool = True
+) -> list[str]:
+    """Merge `pr` (its `merged_at` set) the way GitHub does with `method`; returns the
+    SHAs the merge added to the default branch (the PR's own for a merge commit, plus
+    the merge commit; the squash commit; the rebased copies). `link` sets the new
+    commits' first parents at once (at runtime: the default branch's newest commit)."""
+    assert pr.merged_at is not None
+    at = pr.merged_at
+    head = repo.line()[-1] if link and repo.line() else None
+    chain = [repo.commit(sha) for sha in pr.commit_shas]
+    made: list[Commit] = []
+    name = pr.user.login
+    email = f"{pr.user.login}@users.example"
+    if method == "merge":
+        for c in chain:
+            c.on_default_branch = True
+        sha = make_sha(ds.seed, repo.id, "merge", pr.number, pr.id)
+        made.append(
+            Commit(sha, f"Merge pull request #{pr.number}", name, email, at, at, pr.user,
+                   True, parents=["", chain[-1].sha] if chain else [""])
+        )  # fmt: skip
+    elif method == "squash":
+        sha = make_sha(ds.seed, repo.id, "squash", pr.number, pr.id)
+        made.append(
+            Commit(sha, f"{pr.title} (#{pr.number})", name, email, at, at, pr.user, True)
+        )  # fmt: skip
+    else:
+        for i, c in enumerate(chain):
+            sha = make_sha(ds.seed, repo.id, "rebase", pr.number, pr.id, i)
+            made.append(
+                Commit(sha, c.message, c.author_name, c.author_email, c.author_date, at,
+                       c.author, True, seq=i)
+            )  # fmt: skip
+    for c in made:
+        c.made_by = pr.number
+    if link:
+        for c in made:
+            c.parents = [head.sha if head else "", *c.parents[1:]]
+            if not c.parents[0]:
+                c.parents = c.parents[1:]
+            head = c
+    repo.commits.extend(made)
+    pr.merge_method = method
+    pr.merge_commit_sha = made[-1].sha if made else None
+    return [c.sha for c in chain if method == "merge"] + [c.sha for c in made]
 
 
 def _when(rng: random.Random, now: datetime, lo: timedelta = timedelta(0)) -> datetime:
@@ -239,6 +360,7 @@ def _fill_repository(
     n: int,
     authorless: bool,
     old_pr_commits: bool,
+    long_pr: bool = False,
 ) -> None:
     now = ds.now
     users = ds.users
@@ -277,8 +399,15 @@ def _fill_repository(
             pr.closed_at = pr.merged_at
         elif outcome == 1:
             pr.closed_at = min(now, created + timedelta(seconds=rng.randint(3600, 5 * 86400)))
-        for c in range(1 + k % 3):
-            committed = pr.created_at - timedelta(seconds=rng.randint(60, 86400))
+        count = LONG_PR_COMMITS if long_pr and k == 0 else 1 + k % 3
+        if long_pr and k == 0 and pr.merged_at is None:
+            pr.merged_at = pr.closed_at = min(now, created + timedelta(hours=1))
+        dates = sorted(
+            pr.created_at - timedelta(seconds=rng.randint(60, 86400) if c < 3 else 86400 + c)
+            for c in range(count)
+        )
+        for c in range(count):
+            committed = dates[c]
             user = None if authorless and c == 2 else pr.user
             sha = make_sha(ds.seed, repo.id, "p", k, c)
             repo.commits.append(
@@ -292,7 +421,7 @@ def _fill_repository(
                     author_date=committed,
                     committer_date=committed,
                     author=user,
-                    on_default_branch=pr.merged_at is not None,
+                    on_default_branch=False,
                 )
             )
             pr.commit_shas.append(sha)
@@ -327,6 +456,11 @@ def _fill_repository(
         for sha in item.commit_shas:
             repo.commit(sha).pr_number = number
         repo.issues[number] = item
+    # Merges, in merge order, then every commit's parents.
+    merged = sorted((p for p in repo.pulls if p.merged_at), key=lambda p: (p.merged_at, p.number))
+    for ordinal, pr in enumerate(merged):
+        merge_pull(ds, repo, pr, MERGE_METHODS[(repo.id + ordinal) % 3], link=False)
+    link_parents(repo)
     # Comments on issues and pull requests; a quarter of them edited later.
     if items:
         for k in range(n):

@@ -83,6 +83,20 @@ def _pages(count: int, per_page: int) -> int:
     return max(1, math.ceil(count / per_page))
 
 
+PULL_COMMITS_CAP = 250
+
+
+def _pull_commit_pages(count: int, per_page: int) -> int:
+    """A pull request's commits: its list, which GitHub caps at 250; a full list says
+    there may be more (the pulls list does not tell the count), so then the commits
+    list walked from the head SHA (`?sha=`) down to the base, which lists the PR's
+    commits and then the base."""
+    listed = _pages(min(count, PULL_COMMITS_CAP), per_page)
+    if count < PULL_COMMITS_CAP:
+        return listed
+    return listed + _pages(count + 1, per_page)
+
+
 def _count(items: Iterable[object]) -> int:
     return sum(1 for _ in items)
 
@@ -97,7 +111,8 @@ def min_requests(
     commits list (`since`/`until`; an empty repository answers one 409), of the pulls
     list sorted by update until one item older than the window or the end, of the
     reviews of each pull request updated since `since`, of the commits of each pull
-    request merged in the window, of the issues list and the comments list since
+    request merged in the window (past 250 commits: the `?sha=` walk from its head
+    to its base), of the issues list and the comments list since
     `since`. Each list costs at least one page. Conditional requests are not assumed:
     this is the cost of a first (cold) sync.
     """
@@ -121,7 +136,7 @@ def min_requests(
                 total += _pages(len(pr.reviews), per_page)
             for pr in pulls:
                 if _in(pr.merged_at, since, until):
-                    total += _pages(len(pr.commit_shas), per_page)
+                    total += _pull_commit_pages(len(pr.commit_shas), per_page)
             total += _pages(
                 _count(i for i in repo.issues.values() if i.updated_at >= since), per_page
             )

@@ -228,7 +228,14 @@ def commit(c: Commit, repo: Repository, api: str) -> dict[str, Any]:
         },
         "author": user(c.author, api),
         "committer": user(c.author, api),
-        "parents": [],
+        "parents": [
+            {
+                "sha": p,
+                "url": f"{api}/repos/{repo.full_name}/commits/{p}",
+                "html_url": f"{WEB}/{repo.full_name}/commit/{p}",
+            }
+            for p in c.parents
+        ],
     }
 
 
@@ -268,7 +275,7 @@ def pull(
     made once for a whole list)."""
     body = _issue_common(item, repo, api)
     head_sha = item.commit_shas[-1] if item.commit_shas else make_sha("empty", item.id)
-    base_sha = make_sha("base", repo.id, item.number)
+    base_sha = item.base_sha or make_sha("base", repo.id, item.number)
     url = f"{api}/repos/{repo.full_name}/pulls/{item.number}"
     issue_url = f"{api}/repos/{repo.full_name}/issues/{item.number}"
     if repo_body is None and inst is not None:
@@ -289,7 +296,9 @@ def pull(
             "merged_at": iso(item.merged_at),
             # Non-null on unmerged pull requests too: GitHub's test merge (SPEC §12).
             "merge_commit_sha": (
-                head_sha if item.merged_at else make_sha("test-merge", repo.id, item.number)
+                item.merge_commit_sha or head_sha
+                if item.merged_at
+                else make_sha("test-merge", repo.id, item.number)
             ),
             "requested_reviewers": [],
             "requested_teams": [],

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from . import render
 from .dataset import Dataset, Installation, Repository
 
+PULL_COMMITS_CAP = 250
 NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
 
 
@@ -195,9 +196,21 @@ def commits(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
     if repo.empty:
         return Reply(409, {"message": "Git Repository is empty."})
     since, until = parse_time(req.arg("since")), parse_time(req.arg("until"))
+    sha = req.arg("sha")
+    # `?sha=`: the commits reachable from that SHA (GitHub's documented way past a pull
+    # request's 250-commit list); else the default branch.
+    listed = repo.reachable(sha) if sha else repo.default_branch_commits()
+    if listed is None:
+        return Reply(
+            404,
+            {
+                "message": f"No commit found for SHA: {sha}",
+                "documentation_url": NOT_FOUND["documentation_url"],
+            },
+        )
     items = [
         render.commit(c, repo, req.api)
-        for c in repo.default_branch_commits()
+        for c in listed
         if (since is None or c.committer_date >= since)
         and (until is None or c.committer_date <= until)
     ]
@@ -248,7 +261,9 @@ def pull_commits(ds: Dataset, req: Request, owner: str, name: str, number: str) 
     if isinstance(found, Reply):
         return found
     repo, pr = found
-    reply = paged(req, [render.commit(repo.commit(sha), repo, req.api) for sha in pr.commit_shas])
+    # GitHub lists at most 250 commits of a pull request (SPEC §12).
+    shas = pr.commit_shas[:PULL_COMMITS_CAP]
+    reply = paged(req, [render.commit(repo.commit(sha), repo, req.api) for sha in shas])
     reply.last_modified = pr.updated_at
     return reply
 
