@@ -2,8 +2,11 @@
 
 The REST backfill and the webhooks both map GitHub's objects through these functions,
 so both write the same natural key (repository, kind, github_id) and nothing is ever
-stored twice. Mapping is pure (dicts in, `EventData` out); `events_upsert` is the only
-function here that touches the database.
+stored twice. Mapping is pure (dicts in, `EventData` out); `events_upsert` and
+`events_annotate` are the only functions here that touch the database. Both merge an
+event's `data` into the stored row's (new keys win, other keys stay): a commit's
+`pull_number` (from a pull request's commit list) and `merge_of` (from the pull
+requests list) survive the commits list reading the same commit again.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from integrations.models import Event, EventKind, Installation, Repository, fits_bigint
@@ -21,6 +25,7 @@ from integrations.models import Event, EventKind, Installation, Repository, fits
 __all__ = [
     "EventData",
     "commit_event",
+    "events_annotate",
     "events_upsert",
     "issue_comment_event",
     "issue_events",
@@ -161,6 +166,9 @@ def commit_event(item: Mapping[str, Any]) -> EventData:
     data: dict[str, Any] = {"sha": sha, "author_name": str(git_author.get("name") or "")}
     if committed is not None:
         data["committed_at"] = committed.isoformat()
+    parents = item.get("parents")
+    if isinstance(parents, list):  # REST commits carry parents; push payloads do not
+        data["parents"] = len(parents)
     return EventData(
         kind=EventKind.COMMIT,
         github_id=sha,
@@ -289,7 +297,8 @@ def events_upsert(
 
     A row that exists is updated in place (an edited comment, a PR that got merged)
     and keeps its `first_seen_at`. Duplicates within `events` are collapsed (last
-    wins), because PostgreSQL refuses to update one row twice in a statement."""
+    wins), because PostgreSQL refuses to update one row twice in a statement. `data` is
+    merged into the stored row's, not replaced."""
     by_key: dict[tuple[str, str], EventData] = {}
     for event in events:
         by_key[event.key] = event
@@ -314,10 +323,85 @@ def events_upsert(
         )
         for event in by_key.values()
     ]
-    Event.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["repository", "kind", "github_id"],
-        update_fields=_UPDATE_FIELDS,
-    )
+    for start in range(0, len(rows), _BATCH):
+        _merge_insert(rows[start : start + _BATCH])
     return len(rows)
+
+
+_BATCH = 100
+_INSERT_FIELDS = [
+    "installation",
+    "repository",
+    "kind",
+    "github_id",
+    "actor_login",
+    "actor_github_id",
+    "occurred_at",
+    "title",
+    "url",
+    "number",
+    "data",
+    "first_seen_at",
+    "updated_at",
+]
+
+
+def _merged_data(table: str, column: str) -> str:
+    """SQL for the stored `data` with the new row's keys laid over it."""
+    if connection.vendor == "postgresql":
+        return f"{table}.{column} || EXCLUDED.{column}"
+    return f"json_patch({table}.{column}, EXCLUDED.{column})"
+
+
+def _merge_insert(rows: list[Event]) -> None:
+    """INSERT ... ON CONFLICT (repository, kind, github_id) DO UPDATE, every column of
+    _UPDATE_FIELDS rewritten except `data`, which is merged (Django's bulk_create can
+    only replace it). Values are prepared by the model's own fields."""
+    by_name = {f.name: f for f in Event._meta.concrete_fields}
+    quote = connection.ops.quote_name
+    table = quote(Event._meta.db_table)
+
+    def column(name: str) -> str:
+        return quote(str(by_name[name].column))
+
+    fields = [by_name[name] for name in _INSERT_FIELDS]
+    columns = [column(name) for name in _INSERT_FIELDS]
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params: list[Any] = []
+    for row in rows:
+        for f in fields:
+            params.append(f.get_db_prep_save(getattr(row, f.attname), connection))
+    updates = []
+    for name in _UPDATE_FIELDS:
+        col = column(name)
+        merged = _merged_data(table, col) if name == "data" else f"EXCLUDED.{col}"
+        updates.append(f"{col} = {merged}")
+    key = ", ".join(column(n) for n in ("repository", "kind", "github_id"))
+    # Only quoted model metadata is formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES {', '.join([placeholders] * len(rows))} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def events_annotate(
+    *, repository: Repository, kind: str, notes: Mapping[str, Mapping[str, Any]]
+) -> int:
+    """Merge `notes[github_id]` into the `data` of the stored events of `kind` with those
+    ids (a merged pull request's `merge_of` on its merge commit); ids not stored yet
+    are left alone. Returns the number of rows changed."""
+    if not notes:
+        return 0
+    rows = list(Event.objects.filter(repository=repository, kind=kind, github_id__in=list(notes)))
+    changed = []
+    for row in rows:
+        merged = {**(row.data or {}), **notes[row.github_id]}
+        if merged != row.data:
+            row.data = merged
+            changed.append(row)
+    if changed:
+        Event.objects.bulk_update(changed, ["data"])
+    return len(changed)

@@ -21,7 +21,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from integrations.events import events_upsert, parse_github_time
+from integrations.events import events_annotate, events_upsert, parse_github_time
 from integrations.github.client import (
     AuthenticationFailed,
     GitHubClient,
@@ -35,6 +35,7 @@ from integrations.github.client import (
 )
 from integrations.models import (
     ErrorKind,
+    EventKind,
     Installation,
     InstallationStatus,
     InstallationSyncStatus,
@@ -356,6 +357,7 @@ class _JobRunner:
             written = events_upsert(
                 installation=self.installation, repository=repository, events=step.events
             )
+            events_annotate(repository=repository, kind=EventKind.COMMIT, notes=step.notes)
             fields: dict[str, Any] = {
                 "events_ingested": F("events_ingested") + written,
                 "current_repository": repository.full_name,

@@ -42,7 +42,7 @@ page, and `step` then takes the prefetched page instead of asking again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -66,6 +66,7 @@ from integrations.github.client import (
 from integrations.models import Repository, Stream, StreamState
 
 PER_PAGE = 100
+PULL_COMMITS_CAP = 250  # GitHub lists at most 250 commits of a pull request
 STREAMS: tuple[str, ...] = (
     Stream.COMMITS,
     Stream.PULLS,
@@ -102,6 +103,11 @@ class Cursor:
     pr_index: int = 0
     review_prs: list[int] = field(default_factory=list)
     merged_prs: list[int] = field(default_factory=list)
+    # Merged pull requests' [head SHA, base SHA] by number: where the `?sha=` walk past
+    # GitHub's 250-commit list starts and stops.
+    pull_shas: dict[str, list[str]] = field(default_factory=dict)
+    pr_commits: int = 0  # commits read so far from the current pull request's list
+    walking: bool = False  # reading the commits list from the current PR's head
     # Finished streams of this repository: {"etag", "etag_url", "hwm"}, stored at its end.
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     finished: bool = False  # every stream of the repository has been read
@@ -118,6 +124,7 @@ class Cursor:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["review_prs"] = list(self.review_prs)
         data["merged_prs"] = list(self.merged_prs)
+        data["pull_shas"] = {k: list(v) for k, v in self.pull_shas.items()}
         data["done"] = {stream: dict(state) for stream, state in self.done.items()}
         return data
 
@@ -137,6 +144,8 @@ class Cursor:
         self.first_last_modified = None
         self.superset = False
         self.pr_index = 0
+        self.pr_commits = 0
+        self.walking = False
         if position + 1 >= len(STREAMS):
             self.finished = True
         else:
@@ -158,6 +167,9 @@ class Step:
     cursor: Cursor
     rate_limit: RateLimit | None
     requested: bool
+    # Commit SHA -> keys to merge into that commit event's stored `data` (a merged pull
+    # request's `merge_of` on its merge_commit_sha).
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class RepositoryReader:
@@ -324,6 +336,7 @@ class RepositoryReader:
         return self._listing_page(cursor, page)
 
     def _listing_page(self, cursor: Cursor, page: Page) -> Step:
+        notes = _merge_notes(page.items) if cursor.stream == Stream.PULLS else {}
         events, stop = self._map_listing(cursor, page)
         if cursor.superset and not stop:
             stop = self._below_since(cursor, page)
@@ -331,7 +344,7 @@ class RepositoryReader:
             cursor.url = page.next_url
         else:
             self._finish_listing(cursor)
-        return Step(events, cursor, page.rate_limit, True)
+        return Step(events, cursor, page.rate_limit, True, notes)
 
     def _below_since(self, cursor: Cursor, page: Page) -> bool:
         """Reading a superset list (newest first): has it gone below this run's since?
@@ -383,6 +396,9 @@ class RepositoryReader:
             cursor.review_prs.append(number)
         if merged is not None and merged >= since and number not in cursor.merged_prs:
             cursor.merged_prs.append(number)
+            head = str((item.get("head") or {}).get("sha") or "")
+            base = str((item.get("base") or {}).get("sha") or "")
+            cursor.pull_shas[str(number)] = [head, base]
 
     def _finish_listing(self, cursor: Cursor) -> None:
         since = parse_github_time(cursor.since)
@@ -423,21 +439,54 @@ class RepositoryReader:
         assert url is not None
         page = self._fetch(url)
         events: list[EventData] = []
+        reached_base = False
+        head, base = (cursor.pull_shas.get(str(number)) or ["", ""])[:2]
         for item in page.items:
             if cursor.stream == Stream.REVIEWS:
                 review = review_event(item, number)
                 if review is not None:
                     events.append(review)
-            else:
-                events.append(commit_event(item))
-        if page.next_url:
+                continue
+            if cursor.walking and item.get("sha") == base:
+                reached_base = True
+                break
+            event = commit_event(item)
+            events.append(replace(event, data={**event.data, "pull_number": number}))
+        if cursor.stream == Stream.PULL_COMMITS and not cursor.walking:
+            cursor.pr_commits += len(page.items)
+        if page.next_url and not reached_base:
             cursor.url = page.next_url
+        elif (
+            cursor.stream == Stream.PULL_COMMITS
+            and not cursor.walking
+            and cursor.pr_commits >= PULL_COMMITS_CAP
+            and head
+        ):
+            # GitHub lists at most 250 commits of a pull request; the rest are read from
+            # the commits list walked from the PR's head down to its base (GitHub's
+            # documented way past the cap).
+            cursor.walking = True
+            cursor.url = f"{self.base}/commits?{urlencode({'sha': head, 'per_page': PER_PAGE})}"
         else:
             cursor.url = None
+            cursor.walking = False
+            cursor.pr_commits = 0
             cursor.pr_index += 1
             if cursor.pr_index >= len(numbers):
                 cursor.next_stream()
         return Step(events, cursor, page.rate_limit, True)
+
+
+def _merge_notes(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`merge_of` for the commit each merged pull request's merge produced (its
+    `merge_commit_sha`: a merge commit, the squash commit or the last rebased one; on
+    an unmerged pull request that SHA is GitHub's test merge, not a commit of ours)."""
+    notes: dict[str, dict[str, Any]] = {}
+    for item in items:
+        sha = item.get("merge_commit_sha")
+        if item.get("merged_at") and sha:
+            notes[str(sha)] = {"merge_of": int(item["number"])}
+    return notes
 
 
 def _committer_date(item: dict[str, Any]) -> str | None:

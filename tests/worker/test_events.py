@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from integrations.events import (
     commit_event,
+    events_annotate,
     events_upsert,
     issue_comment_event,
     issue_events,
@@ -225,3 +227,38 @@ def test_upsert_writes_one_row_per_natural_key_even_when_a_page_repeats_it() -> 
     authorless = Event.objects.get(repository=repo_a, kind="commit")
     assert (authorless.actor_login, authorless.actor_github_id) == ("Mona Lisa", None)
     assert events_upsert(installation=installation, repository=repo_a, events=[]) == 0
+
+
+def test_a_rest_commit_counts_its_parents_and_a_push_commit_has_none_to_count() -> None:
+    """REST commits carry `parents` (two for a merge commit); a push payload's commits
+    do not, so a pushed commit's event leaves `parents` out rather than guess."""
+    merge = {**_commit(), "parents": [{"sha": "1" * 40}, {"sha": "2" * 40}]}
+    pushed = {"id": "a" * 40, "message": "Fix it", "timestamp": "2024-05-01T10:00:00Z"}
+
+    assert commit_event(merge).data["parents"] == 2
+    assert "parents" not in commit_event(pushed).data
+
+
+@pytest.mark.django_db
+def test_upsert_merges_data_so_a_later_read_keeps_pull_number_and_merge_of() -> None:
+    """The same commit comes from a PR's commit list (with `pull_number`), the pulls
+    list (`merge_of` on the merge_commit_sha) and the default branch's commits list
+    (neither): whichever comes last, what the others said stays."""
+    installation = make_installation(repos=1)
+    repository = installation.repositories.get()
+    plain = commit_event(_commit("c" * 40))
+    from_pull = replace(plain, data={**plain.data, "pull_number": 7})
+
+    events_upsert(installation=installation, repository=repository, events=[from_pull])
+    assert (
+        events_annotate(
+            repository=repository, kind="commit", notes={"c" * 40: {"merge_of": 7}, "d" * 40: {}}
+        )
+        == 1
+    )
+    events_upsert(installation=installation, repository=repository, events=[plain])
+
+    row = Event.objects.get(repository=repository, github_id="c" * 40)
+    assert row.data["pull_number"] == 7 and row.data["merge_of"] == 7
+    assert row.data["sha"] == "c" * 40 and row.data["author_name"] == "Mona Lisa"
+    assert Event.objects.filter(repository=repository).count() == 1
