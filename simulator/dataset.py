@@ -22,6 +22,7 @@ cases a sync client must handle are built in (and switchable):
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import random
 import threading
@@ -138,7 +139,15 @@ class Repository:
         )
 
     def commit(self, sha: str) -> Commit:
-        return next(c for c in self.commits if c.sha == sha)
+        return self._index()[sha]
+
+    def _index(self) -> dict[str, Commit]:
+        """SHA -> commit, rebuilt when commits were added (they are never removed)."""
+        cached = self.__dict__.get("_commit_index")
+        if cached is None or cached[0] != len(self.commits):
+            cached = (len(self.commits), {c.sha: c for c in self.commits})
+            self.__dict__["_commit_index"] = cached
+        return cached[1]
 
     def line(self) -> list[Commit]:
         """The default branch's own line (direct commits and merge results), oldest
@@ -151,7 +160,7 @@ class Repository:
     def reachable(self, sha: str) -> list[Commit] | None:
         """Every commit reachable from `sha` (itself included), newest first by
         committer date, as `GET /commits?sha=` lists them; None for an unknown SHA."""
-        index = {c.sha: c for c in self.commits}
+        index = self._index()
         if sha not in index:
             return None
         seen: dict[str, Commit] = {}
@@ -274,9 +283,11 @@ LONG_PR_COMMITS = 260
 MERGE_METHODS = ("merge", "squash", "rebase")
 
 
-def _base_of(line: list[Commit], before: datetime) -> Commit | None:
-    older = [c for c in line if c.committer_date < before]
-    return older[-1] if older else None
+def _base_of(line: list[Commit], dates: list[datetime], before: datetime) -> Commit | None:
+    """The newest commit of the line (oldest first; `dates` its committer dates) dated
+    before `before`."""
+    at = bisect.bisect_left(dates, before)
+    return line[at - 1] if at else None
 
 
 def link_parents(repo: Repository) -> None:
@@ -284,6 +295,7 @@ def link_parents(repo: Repository) -> None:
     (a merge commit keeps the PR's head as its second parent), each pull request's
     commits chained from its base."""
     line = repo.line()
+    dates = [c.committer_date for c in line]
     previous: Commit | None = None
     for c in line:
         first = [previous.sha] if previous else []
@@ -293,7 +305,7 @@ def link_parents(repo: Repository) -> None:
         if not pr.commit_shas:
             continue
         chain = [repo.commit(sha) for sha in pr.commit_shas]
-        base = _base_of(line, chain[0].committer_date)
+        base = _base_of(line, dates, chain[0].committer_date)
         pr.base_sha = base.sha if base else None
         for i, c in enumerate(chain):
             c.parents = [chain[i - 1].sha] if i else ([base.sha] if base else [])
