@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from integrations.events import (
     EventData,
+    events_annotate,
     events_upsert,
     issue_comment_event,
     issue_events,
@@ -388,7 +389,20 @@ def _push(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
 
 
 def _pull_request(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
-    return _store(payload, lambda _: pull_request_events(payload["pull_request"]))
+    pull = payload["pull_request"]
+
+    def events(repository: Repository) -> list[EventData]:
+        items = pull_request_events(pull)
+        # A merged pull request's merge_commit_sha is the commit its merge wrote; when
+        # that commit is stored already, it says so (SPEC §2). On an unmerged one the
+        # SHA is GitHub's test merge, never a commit of the branch.
+        sha = pull.get("merge_commit_sha")
+        if pull.get("merged_at") and sha:
+            note = {"merge_of": int(pull["number"])}
+            events_annotate(repository=repository, kind=EventKind.COMMIT, notes={str(sha): note})
+        return items
+
+    return _store(payload, events)
 
 
 def _pull_request_review(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from structlog.testing import capture_logs
 
-from integrations.events import events_upsert, pull_request_events
+from integrations.events import commit_event, events_upsert, pull_request_events
 from integrations.github.client import GitHubApp, GitHubClient
 from integrations.models import (
     DeliveryStatus,
@@ -376,6 +376,41 @@ def test_pull_request_stores_its_events_once_however_often_it_arrives(
     assert kinds == expected
     deliver("pull_request", copy.deepcopy(payload))  # a second delivery of the same news
     assert Event.objects.filter(github_id=number).count() == len(expected)
+
+
+def test_a_merged_pull_request_marks_its_stored_merge_commit_with_merge_of(
+    dataset: Dataset, deliver: Deliver, installed: Installation
+) -> None:
+    """GitHub's pull request `merge_commit_sha` is, once `merged_at` is set, the commit
+    the merge wrote (merge commit, squash commit or last rebased commit); before, it is
+    the test merge. The webhook marks the stored commit, keeping what it held."""
+    payload = copy.deepcopy(
+        activity_payload(dataset, "pull_request", installation_id=INSTALLATION_ID)
+    )
+    repository = Repository.objects.get(github_id=payload["repository"]["id"])
+    pull = payload["pull_request"]
+    commit = {
+        "sha": "e" * 40,
+        "html_url": "https://github.com/o/r/commit/" + "e" * 40,
+        "commit": {
+            "author": {"name": "Mona", "email": "m@example.com", "date": "2024-05-01T10:00:00Z"},
+            "committer": {"name": "Mona", "email": "m@example.com", "date": "2024-05-01T10:00Z"},
+            "message": "Merge pull request",
+        },
+        "author": None,
+        "parents": [{"sha": "1" * 40}, {"sha": "2" * 40}],
+    }
+    events_upsert(installation=installed, repository=repository, events=[commit_event(commit)])
+    pull.update(merged_at=None, closed_at=None, state="open", merge_commit_sha="e" * 40)
+    deliver("pull_request", copy.deepcopy(payload))  # unmerged: the test merge, no mark
+    assert "merge_of" not in Event.objects.get(github_id="e" * 40).data
+
+    pull.update(merged_at="2024-05-02T00:00:00Z", closed_at="2024-05-02T00:00:00Z")
+    payload["action"], pull["merged"] = "closed", True
+    assert deliver("pull_request", payload).status == DeliveryStatus.PROCESSED
+
+    data = Event.objects.get(github_id="e" * 40).data
+    assert data["merge_of"] == pull["number"] and data["parents"] == 2
 
 
 def test_pull_request_webhook_then_backfill_leaves_one_row_per_event(
