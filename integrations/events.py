@@ -31,6 +31,7 @@ __all__ = [
     "issue_events",
     "parse_github_time",
     "pull_request_events",
+    "review_comment_event",
     "review_event",
 ]
 
@@ -38,7 +39,7 @@ TITLE_MAX = 512
 URL_MAX = 1024
 GITHUB_ID_MAX = 64  # Event.github_id's width
 INTEGER_MAX = 2**31 - 1  # Event.number
-_ISSUE_NUMBER = re.compile(r"/(?:issues|pull)/(\d+)(?:[/#?].*)?$")
+_ISSUE_NUMBER = re.compile(r"/(?:issues|pulls?)/(\d+)(?:[/#?].*)?$")
 
 # Rewritten when a row already exists; first_seen_at is never among them.
 _UPDATE_FIELDS = [
@@ -283,6 +284,29 @@ def issue_comment_event(item: Mapping[str, Any]) -> EventData:
         url=_url(item.get("html_url")),
         number=_number_from_url(item.get("issue_url"), item.get("html_url")),
         data={"updated_at": item.get("updated_at")},
+    )
+
+
+def review_comment_event(item: Mapping[str, Any]) -> EventData:
+    """A comment on a pull request's diff (REST `pulls/comments`, or the
+    `pull_request_review_comment` webhook); `number` is the pull request's. Its key is
+    the comment id, so an edited comment updates its row."""
+    login, github_id = _actor(item.get("user"))
+    comment_id = str(item["id"])
+    return EventData(
+        kind=EventKind.REVIEW_COMMENT,
+        github_id=comment_id,
+        actor_login=login,
+        actor_github_id=github_id,
+        occurred_at=_required_time(item.get("created_at"), f"review comment {comment_id}"),
+        title=_one_line(item.get("body")),
+        url=_url(item.get("html_url")),
+        number=_number_from_url(item.get("pull_request_url"), item.get("html_url")),
+        data={
+            "updated_at": item.get("updated_at"),
+            "path": item.get("path"),
+            "review_id": item.get("pull_request_review_id"),
+        },
     )
 
 

@@ -217,6 +217,7 @@ class Stream(models.TextChoices):
     PULL_COMMITS = "pull_commits"
     ISSUES = "issues"
     COMMENTS = "comments"
+    REVIEW_COMMENTS = "review_comments"
 
 
 class StreamState(models.Model):
@@ -256,6 +257,7 @@ class EventKind(models.TextChoices):
     ISSUE_OPENED = "issue_opened", "Issue opened"
     ISSUE_CLOSED = "issue_closed", "Issue closed"
     ISSUE_COMMENT = "issue_comment", "Comment"
+    REVIEW_COMMENT = "review_comment", "Review comment"
 
 
 class Event(models.Model):

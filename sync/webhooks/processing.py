@@ -22,6 +22,7 @@ from integrations.events import (
     issue_comment_event,
     issue_events,
     pull_request_events,
+    review_comment_event,
     review_event,
 )
 from integrations.models import (
@@ -94,7 +95,6 @@ UNUSED_EVENTS = frozenset(
         "projects_v2",
         "projects_v2_item",
         "public",
-        "pull_request_review_comment",
         "pull_request_review_thread",
         "registry_package",
         "release",
@@ -425,12 +425,20 @@ def _issue_comment(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
     return _store(payload, lambda _: [issue_comment_event(payload["comment"])])
 
 
+def _pull_request_review_comment(payload: Mapping[str, Any], action: str) -> DeliveryOutcome:
+    """created and edited upsert the comment on its id (an edit updates the row)."""
+    if action == "deleted":
+        return _ignored("a deleted review comment keeps its event")
+    return _store(payload, lambda _: [review_comment_event(payload["comment"])])
+
+
 HANDLERS: dict[str, Callable[[Mapping[str, Any], str], DeliveryOutcome]] = {
     "installation": _installation,
     "installation_repositories": _installation_repositories,
     "push": _push,
     "pull_request": _pull_request,
     "pull_request_review": _pull_request_review,
+    "pull_request_review_comment": _pull_request_review_comment,
     "issues": _issues,
     "issue_comment": _issue_comment,
 }

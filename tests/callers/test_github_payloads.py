@@ -296,11 +296,6 @@ def test_issue_comment_created_stores_the_comment_on_its_issue(
     assert comment.title == "You are totally right! I'll get this fixed right away."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC §6 lists pull_request_review_comment among the events stored directly, "
-    "but ghsync has no event kind for a review comment (SPEC §2) and ignores the event",
-)
 def test_pull_request_review_comment_created_stores_the_comment(
     deliver: Deliver, hello_world: Repository
 ) -> None:
@@ -309,7 +304,60 @@ def test_pull_request_review_comment_created_stores_the_comment(
     delivery = deliver("pull_request_review_comment", payload)
 
     assert delivery.status == DeliveryStatus.PROCESSED
-    assert Event.objects.filter(repository=hello_world, github_id="284312630").exists()
+    assert set(_events(hello_world)) == {(EventKind.REVIEW_COMMENT, "284312630")}
+    comment = _events(hello_world)[(EventKind.REVIEW_COMMENT, "284312630")]
+    assert (comment.number, comment.actor_login, comment.actor_github_id) == (
+        2,
+        "Codertocat",
+        CODERTOCAT_ID,
+    )
+    assert comment.occurred_at == at("2019-05-15T15:20:37Z")
+    assert comment.title == "Maybe you should use more emoji on this line."
+    assert comment.url == ("https://github.com/Codertocat/Hello-World/pull/2#discussion_r284312630")
+    assert comment.data["path"] == "README.md"
+    assert comment.data["review_id"] == 237895671
+
+
+def test_an_edited_review_comment_updates_its_row(
+    deliver: Deliver, hello_world: Repository
+) -> None:
+    created = github_example("pull_request_review_comment/created.payload.json")
+    deliver("pull_request_review_comment", created)
+    first = Event.objects.get(repository=hello_world, kind=EventKind.REVIEW_COMMENT)
+    edited = github_example("pull_request_review_comment/created.payload.json")
+    edited["action"] = "edited"
+    edited["changes"] = {"body": {"from": created["comment"]["body"]}}
+    edited["comment"]["body"] = "Use more emoji here, please."
+    edited["comment"]["updated_at"] = "2019-05-16T09:00:00Z"
+
+    delivery = deliver("pull_request_review_comment", edited)
+
+    assert delivery.status == DeliveryStatus.PROCESSED
+    row = Event.objects.get(repository=hello_world, kind=EventKind.REVIEW_COMMENT)
+    assert (row.pk, row.github_id, row.title) == (
+        first.pk,
+        "284312630",
+        "Use more emoji here, please.",
+    )
+    assert row.occurred_at == at("2019-05-15T15:20:37Z")  # created_at, not the edit
+    assert row.first_seen_at == first.first_seen_at
+    assert row.data["updated_at"] == "2019-05-16T09:00:00Z"
+
+
+def test_a_deleted_review_comment_keeps_its_event(
+    deliver: Deliver, hello_world: Repository
+) -> None:
+    payload = github_example("pull_request_review_comment/created.payload.json")
+    deliver("pull_request_review_comment", payload)
+    payload["action"] = "deleted"
+
+    delivery = deliver("pull_request_review_comment", payload)
+
+    assert (delivery.status, delivery.error) == (
+        DeliveryStatus.IGNORED,
+        "a deleted review comment keeps its event",
+    )
+    assert set(_events(hello_world)) == {(EventKind.REVIEW_COMMENT, "284312630")}
 
 
 @pytest.mark.parametrize(
