@@ -8,6 +8,8 @@ cases a sync client must handle are built in (and switchable):
   `/pulls/{n}/commits` read finds them when the window starts after their dates);
 - in every installation with >= 3 repositories, the last-but-one repository is empty
   (the commits list answers 409, no activity at all);
+- review comments (comments on a pull request's diff) made with a commenting review,
+  some edited later, read from `/pulls/comments`;
 - installation 1003, when generated, has a deleted repository (its last one): listed by
   `/installation/repositories`, 404 on every repository endpoint;
 - merged pull requests merge in GitHub's three ways, chosen deterministically per pull
@@ -32,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 SPAN = timedelta(days=60)
 FIRST_INSTALLATION_ID = 1001
 DELETED_REPO_INSTALLATION_ID = 1003
+REVIEW_COMMENT_IDS = 3_000_000_000  # a range of their own, past every other id
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,22 @@ class Comment:
 
 
 @dataclass
+class ReviewComment:
+    """A comment on a pull request's diff, made with one of its reviews."""
+
+    id: int
+    pr_number: int
+    review_id: int
+    user: User
+    body: str
+    path: str
+    line: int
+    commit_sha: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
 class Repository:
     id: int
     owner: str
@@ -117,6 +136,7 @@ class Repository:
     commits: list[Commit] = field(default_factory=list)
     issues: dict[int, Issue] = field(default_factory=dict)
     comments: list[Comment] = field(default_factory=list)
+    review_comments: list[ReviewComment] = field(default_factory=list)
 
     @property
     def full_name(self) -> str:
@@ -488,3 +508,42 @@ def _fill_repository(
             repo.comments.append(comment)
             target.updated_at = max(target.updated_at, updated)
         repo.comments.sort(key=lambda c: (c.created_at, c.id))
+    _add_review_comments(ds, repo)
+
+
+def _add_review_comments(ds: Dataset, repo: Repository) -> None:
+    """Comments on the diff of pull requests, made with their `COMMENTED` and
+    `CHANGES_REQUESTED` reviews (created when the review was submitted); some edited
+    before the pull request's last update, so no pull request changes its `updated_at`.
+
+    Drawn from a generator and an id range of their own (above 2**31, as GitHub's
+    review comment ids are today), so the rest of the dataset is the same with or
+    without them."""
+    rng = random.Random(f"{ds.seed}:{repo.id}:review-comments")
+    next_id = REVIEW_COMMENT_IDS + (repo.id - 100_000) * 1_000_000
+    for pr in repo.pulls:
+        for review in pr.reviews:
+            if review.state == "APPROVED":
+                continue
+            for k in range(rng.randint(0, 2)):
+                created = review.submitted_at
+                updated = created
+                room = int((pr.updated_at - created).total_seconds())
+                if room >= 60 and rng.random() < 0.3:
+                    updated = created + timedelta(seconds=rng.randint(60, room))
+                sha = pr.commit_shas[-1] if pr.commit_shas else make_sha(ds.seed, pr.number)
+                repo.review_comments.append(
+                    ReviewComment(
+                        id=next_id + len(repo.review_comments),
+                        pr_number=pr.number,
+                        review_id=review.id,
+                        user=review.user,
+                        body=f"Review note {k} on #{pr.number}",
+                        path=f"src/module_{rng.randint(1, 9)}.py",
+                        line=rng.randint(1, 200),
+                        commit_sha=sha,
+                        created_at=created,
+                        updated_at=updated,
+                    )
+                )
+    repo.review_comments.sort(key=lambda c: c.id)

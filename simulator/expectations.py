@@ -48,6 +48,9 @@ def _repo_events(repo: Repository, since: datetime, until: datetime) -> set[Even
     for comment in repo.comments:
         if _in(comment.created_at, since, until):
             out.add((name, "issue_comment", str(comment.id)))
+    for review_comment in repo.review_comments:
+        if _in(review_comment.created_at, since, until):
+            out.add((name, "review_comment", str(review_comment.id)))
     return out
 
 
@@ -112,8 +115,8 @@ def min_requests(
     list sorted by update until one item older than the window or the end, of the
     reviews of each pull request updated since `since`, of the commits of each pull
     request merged in the window (past 250 commits: the `?sha=` walk from its head
-    to its base), of the issues list and the comments list since
-    `since`. Each list costs at least one page. Conditional requests are not assumed:
+    to its base), of the issues list, the comments list and the review comments list
+    since `since`. Each list costs at least one page. Conditional requests are not assumed:
     this is the cost of a first (cold) sync.
     """
     with dataset.lock:
@@ -141,4 +144,7 @@ def min_requests(
                 _count(i for i in repo.issues.values() if i.updated_at >= since), per_page
             )
             total += _pages(_count(c for c in repo.comments if c.updated_at >= since), per_page)
+            total += _pages(
+                _count(c for c in repo.review_comments if c.updated_at >= since), per_page
+            )
         return total

@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .dataset import Comment, Commit, Installation, Issue, Repository, Review, User, make_sha
+from .dataset import (
+    Comment,
+    Commit,
+    Installation,
+    Issue,
+    Repository,
+    Review,
+    ReviewComment,
+    User,
+    make_sha,
+)
 
 WEB = "https://github.com"
 
@@ -73,7 +83,14 @@ def installation(inst: Installation, api: str, app_id: str) -> dict[str, Any]:
         "repositories_url": f"{api}/installation/repositories",
         "html_url": f"{WEB}/organizations/{inst.account_login}/settings/installations/{inst.id}",
         "permissions": {"contents": "read", "issues": "read", "pull_requests": "read"},
-        "events": ["push", "pull_request", "issues", "issue_comment", "pull_request_review"],
+        "events": [
+            "push",
+            "pull_request",
+            "issues",
+            "issue_comment",
+            "pull_request_review",
+            "pull_request_review_comment",
+        ],
         "created_at": "2024-01-01T00:00:00Z",
         "updated_at": "2024-01-01T00:00:00Z",
         "suspended_at": None,
@@ -392,4 +409,41 @@ def comment(c: Comment, repo: Repository, api: str) -> dict[str, Any]:
         "created_at": iso(c.created_at),
         "updated_at": iso(c.updated_at),
         "author_association": "MEMBER",
+    }
+
+
+def review_comment(c: ReviewComment, repo: Repository, api: str) -> dict[str, Any]:
+    """GitHub's `pull-request-review-comment` (every field its schema requires)."""
+    base = f"{api}/repos/{repo.full_name}/pulls"
+    html = f"{WEB}/{repo.full_name}/pull/{c.pr_number}#discussion_r{c.id}"
+    return {
+        "url": f"{base}/comments/{c.id}",
+        "pull_request_review_id": c.review_id,
+        "id": c.id,
+        "node_id": f"PRRC_{c.id}",
+        "diff_hunk": f"@@ -{c.line},3 +{c.line},4 @@",
+        "path": c.path,
+        "position": 1,
+        "original_position": 1,
+        "commit_id": c.commit_sha,
+        "original_commit_id": c.commit_sha,
+        "user": user(c.user, api),
+        "body": c.body,
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+        "html_url": html,
+        "pull_request_url": f"{base}/{c.pr_number}",
+        "author_association": "MEMBER",
+        "_links": {
+            "self": {"href": f"{base}/comments/{c.id}"},
+            "html": {"href": html},
+            "pull_request": {"href": f"{base}/{c.pr_number}"},
+        },
+        "start_line": None,
+        "original_start_line": None,
+        "start_side": None,
+        "line": c.line,
+        "original_line": c.line,
+        "side": "RIGHT",
+        "subject_type": "line",
     }

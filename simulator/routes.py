@@ -299,6 +299,21 @@ def issue_comments(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
     return paged(req, [render.comment(c, repo, req.api) for c in items])
 
 
+def pull_review_comments(ds: Dataset, req: Request, owner: str, name: str) -> Reply:
+    """`/pulls/comments`: ascending by id by default; `sort` (created, updated) with
+    `direction` (desc unless asc); `since` keeps comments updated at or after it."""
+    repo = _repo(ds, req, owner, name)
+    if isinstance(repo, Reply):
+        return repo
+    since = parse_time(req.arg("since"))
+    items = [c for c in repo.review_comments if since is None or c.updated_at >= since]
+    if req.arg("sort"):
+        items = _sorted(items, req, "created", "desc")
+    else:
+        items = sorted(items, key=lambda c: c.id)
+    return paged(req, [render.review_comment(c, repo, req.api) for c in items])
+
+
 def app_installations(ds: Dataset, req: Request) -> Reply:
     insts = [render.installation(i, req.api, req.app_id) for i in ds.installations.values()]
     return paged(req, insts)
@@ -325,6 +340,7 @@ _TABLE: list[tuple[str, str, str, Handler | None]] = [
     ("GET", "/repos/{owner}/{repo}", "token", repo_detail),
     ("GET", "/repos/{owner}/{repo}/commits", "token", commits),
     ("GET", "/repos/{owner}/{repo}/pulls", "token", pulls),
+    ("GET", "/repos/{owner}/{repo}/pulls/comments", "token", pull_review_comments),
     ("GET", "/repos/{owner}/{repo}/pulls/{number}", "token", pull_detail),
     ("GET", "/repos/{owner}/{repo}/pulls/{number}/reviews", "token", pull_reviews),
     ("GET", "/repos/{owner}/{repo}/pulls/{number}/commits", "token", pull_commits),
