@@ -1,4 +1,4 @@
-"""Reading one repository's six streams, one page at a time, from a resumable cursor.
+"""Reading one repository's seven streams, one page at a time, from a resumable cursor.
 
 `RepositoryReader.step(cursor)` makes at most one request and returns that page's
 events and the cursor after it. The runner commits both in one transaction, so a crash
@@ -7,7 +7,8 @@ on. Nothing here writes to the database.
 
 Streams, in order (SPEC §5): commits, pulls (sorted by update, stop below the
 window), reviews of each pull request updated in the window, commits of each pull
-request merged in the window, issues (pull requests skipped), issue comments.
+request merged in the window, issues (pull requests skipped), issue comments, review
+comments (comments on pull requests' diffs, `/pulls/comments`).
 
 Conditional requests: each listing stream's first page is requested with the ETag
 stored for the same URL; a 304 means the stream has not changed since it was last read
@@ -54,6 +55,7 @@ from integrations.events import (
     issue_events,
     parse_github_time,
     pull_request_events,
+    review_comment_event,
     review_event,
 )
 from integrations.github.client import (
@@ -74,10 +76,13 @@ STREAMS: tuple[str, ...] = (
     Stream.PULL_COMMITS,
     Stream.ISSUES,
     Stream.COMMENTS,
+    Stream.REVIEW_COMMENTS,
 )
-LISTING_STREAMS = frozenset({Stream.COMMITS, Stream.PULLS, Stream.ISSUES, Stream.COMMENTS})
+LISTING_STREAMS = frozenset(
+    {Stream.COMMITS, Stream.PULLS, Stream.ISSUES, Stream.COMMENTS, Stream.REVIEW_COMMENTS}
+)
 # Lists read to their last page whatever they hold (pulls stop below the window).
-READ_TO_END = frozenset({Stream.COMMITS, Stream.ISSUES, Stream.COMMENTS})
+READ_TO_END = frozenset({Stream.COMMITS, Stream.ISSUES, Stream.COMMENTS, Stream.REVIEW_COMMENTS})
 PER_PULL_STREAMS = frozenset({Stream.REVIEWS, Stream.PULL_COMMITS})
 
 
@@ -173,7 +178,7 @@ class Step:
 
 
 class RepositoryReader:
-    """The six streams of one repository, read through the real GitHub client."""
+    """The seven streams of one repository, read through the real GitHub client."""
 
     def __init__(
         self,
@@ -279,8 +284,13 @@ class RepositoryReader:
         elif stream == Stream.ISSUES:
             path = "/issues"
             params = {"state": "all", "sort": "updated", "direction": "desc", "since": _iso(since)}
-        else:
+        elif stream == Stream.COMMENTS:
             path = "/issues/comments"
+            params = {"sort": "updated", "direction": "desc", "since": _iso(since)}
+        else:
+            # Newest update first, like the other lists, so that any new or edited comment
+            # changes the first page (and a stored ETag can be answered 304).
+            path = "/pulls/comments"
             params = {"sort": "updated", "direction": "desc", "since": _iso(since)}
         params["per_page"] = PER_PAGE
         return f"{self.base}{path}?{urlencode(params)}"
@@ -382,8 +392,11 @@ class RepositoryReader:
             elif stream == Stream.ISSUES:
                 events.extend(issue_events(item))
                 cursor.see(item.get("updated_at"))
-            else:
+            elif stream == Stream.COMMENTS:
                 events.append(issue_comment_event(item))
+                cursor.see(item.get("updated_at"))
+            else:
+                events.append(review_comment_event(item))
                 cursor.see(item.get("updated_at"))
         return events, stop
 
