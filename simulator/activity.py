@@ -7,12 +7,14 @@ from typing import Any
 
 from .dataset import (
     MERGE_METHODS,
+    REVIEW_COMMENT_IDS,
     Comment,
     Commit,
     Dataset,
     Issue,
     Repository,
     Review,
+    ReviewComment,
     make_sha,
     merge_pull,
 )
@@ -27,6 +29,8 @@ KINDS = (
     "issue_closed",
     "issue_comment",
     "comment_edited",
+    "review_comment",
+    "review_comment_edited",
 )
 ALIASES = {"pull_request": "pr_opened", "issue": "issue_opened", "review": "review_submitted"}
 
@@ -79,7 +83,9 @@ def add_activity(
     """Create one piece of activity dated `at` (default: now) and return its events.
 
     Returns {"repo", "kind", "events": [(repo, kind, github_id), ...]}; `comment_edited`
-    creates no event (it changes the newest comment's updated_at).
+    and `review_comment_edited` create no event (they change the newest comment's, or
+    review comment's, updated_at). A `review_comment` comes with the `COMMENTED` review
+    GitHub makes for it.
     """
     kind = ALIASES.get(kind, kind)
     if kind not in KINDS:
@@ -154,6 +160,34 @@ def add_activity(
             target.comments.append(comment)
             issue.updated_at = at
             events.append((name, "issue_comment", str(comment.id)))
+        elif kind == "review_comment":
+            pr = _newest([p for p in target.pulls if p.closed_at is None]) or _newest(target.pulls)
+            if pr is None:
+                pr = _new_pr(dataset, target, at - timedelta(seconds=1), counter)
+                events.append((name, "pr_opened", str(pr.number)))
+            review = Review(dataset.new_id(), pr.number, user, "COMMENTED", at)
+            pr.reviews.append(review)
+            comment_id = max(
+                [c.id for c in target.review_comments],
+                default=REVIEW_COMMENT_IDS + (target.id - 100_000) * 1_000_000 - 1,
+            )
+            sha = pr.commit_shas[-1] if pr.commit_shas else make_sha(dataset.seed, pr.number)
+            note = ReviewComment(
+                comment_id + 1, pr.number, review.id, user, f"Live note {counter}",
+                "README.md", 1, sha, at, at,
+            )  # fmt: skip
+            target.review_comments.append(note)
+            pr.updated_at = at
+            events.append((name, "review_submitted", str(review.id)))
+            events.append((name, "review_comment", str(note.id)))
+        elif kind == "review_comment_edited":
+            if not target.review_comments:
+                raise ValueError(f"{name} has no review comment to edit")
+            note = max(target.review_comments, key=lambda c: (c.created_at, c.id))
+            note.updated_at = max(at, note.created_at)
+            note.body += " (edited)"
+            pull = target.issues[note.pr_number]
+            pull.updated_at = max(pull.updated_at, note.updated_at)
         else:  # comment_edited
             if not target.comments:
                 raise ValueError(f"{name} has no comment to edit")

@@ -116,8 +116,8 @@ def min_requests(
     reviews of each pull request updated since `since`, of the commits of each pull
     request merged in the window (past 250 commits: the `?sha=` walk from its head
     to its base), of the issues list, the comments list and the review comments list
-    since `since`. Each list costs at least one page. Conditional requests are not assumed:
-    this is the cost of a first (cold) sync.
+    since `since`. Each list costs at least one page. Conditional requests are not
+    assumed: this is the cost of a first (cold) sync.
     """
     with dataset.lock:
         repos = dataset.repositories(installation_id)

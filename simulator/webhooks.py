@@ -71,8 +71,8 @@ def activity_payload(
     installation_id: int | None = None,
     repo: str | None = None,
 ) -> dict[str, Any]:
-    """A `push`, `pull_request`, `issues`, `issue_comment` or `pull_request_review`
-    payload about the newest matching object of a repository."""
+    """A `push`, `pull_request`, `issues`, `issue_comment`, `pull_request_review` or
+    `pull_request_review_comment` payload about the newest matching object of a repository."""
     with dataset.lock:
         target = pick_repository(dataset, installation_id, repo)
         inst = dataset.installations[target.installation_id]
@@ -122,6 +122,16 @@ def activity_payload(
                     "action": action,
                     "issue": render.issue(issue, target, API),
                     "comment": render.comment(comment, target, API),
+                }
+            )
+        elif event == "pull_request_review_comment":
+            note = max(target.review_comments, key=lambda c: (c.created_at, c.id))
+            action = "edited" if note.updated_at > note.created_at else "created"
+            body.update(
+                {
+                    "action": action,
+                    "comment": render.review_comment(note, target, API),
+                    "pull_request": render.pull(target.issues[note.pr_number], target, API, inst),
                 }
             )
         else:

@@ -159,6 +159,40 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def test_review_comments_are_listed_by_update_since_newest_first(
+    sim: RunningSimulator, client: GitHubClient
+) -> None:
+    repo = sim.dataset.repository("org-1/repo-1")
+    assert repo is not None and repo.review_comments
+    assert any(c.updated_at > c.created_at for c in repo.review_comments)  # some edited
+    since = sorted(c.updated_at for c in repo.review_comments)[len(repo.review_comments) // 2]
+    query = {"since": _iso(since), "sort": "updated", "direction": "desc", "per_page": 100}
+
+    items = [
+        i for p in client.paginate("/repos/org-1/repo-1/pulls/comments", query) for i in p.items
+    ]
+
+    assert [i["id"] for i in items] == [
+        c.id
+        for c in sorted(repo.review_comments, key=lambda c: (c.updated_at, c.id), reverse=True)
+        if c.updated_at >= since
+    ]
+    by_id = {c.id: c for c in repo.review_comments}
+    for item in items:
+        comment = by_id[item["id"]]
+        assert item["pull_request_url"].endswith(f"/repos/org-1/repo-1/pulls/{comment.pr_number}")
+        assert item["html_url"].endswith(f"/pull/{comment.pr_number}#discussion_r{comment.id}")
+        review = next(
+            r
+            for r in repo.issues[comment.pr_number].reviews
+            if r.id == item["pull_request_review_id"]
+        )
+        assert review.state != "APPROVED" and item["created_at"] == _iso(review.submitted_at)
+    # Every field of GitHub's own example comment but its reactions.
+    example = github_example("pull_request_review_comment/created.payload.json")["comment"]
+    assert set(example) - set(items[0]) == {"reactions"}
+
+
 def test_per_page_is_capped_at_100() -> None:
     with running_simulator(size="1x1x150") as sim:
         app = GitHubApp(base_url=sim.url, app_id=1, private_key=sim.private_key_pem)
@@ -277,6 +311,7 @@ def test_min_requests_is_what_a_careful_sync_spends(
                     list(client.paginate(f"{base}/pulls/{pr['number']}/commits", {"per_page": 100}))
         list(client.paginate(f"{base}/issues", {"state": "all", **since_query}))
         list(client.paginate(f"{base}/issues/comments", since_query))
+        list(client.paginate(f"{base}/pulls/comments", since_query))
 
     served = sim.server.stats()["requests_by_installation"][1003]
     # Timestamps are whole seconds on the wire: compare with a second-aligned window.
@@ -388,6 +423,7 @@ PUSH_EPOCH_TIMES = pytest.mark.xfail(
         ("pull_request_review", "pull_request_review/submitted.payload.json"),
         ("issues", "issues/reopened.payload.json"),
         ("issue_comment", "issue_comment/created.with-installation.payload.json"),
+        ("pull_request_review_comment", "pull_request_review_comment/created.payload.json"),
     ],
 )
 def test_webhook_payloads_have_githubs_json_types_where_both_have_a_field(

@@ -97,15 +97,15 @@ def test_resync_with_nothing_changed_spends_only_the_empty_repositorys_request(
 
     stats = world.sim.server.stats()
     assert world.spent(1001) == 1
-    # Every request answered 304 (two repositories x 4 listings, and the empty one's 3
+    # Every request answered 304 (two repositories x 5 listings, and the empty one's 4
     # other listings) but the empty repository's commits: a 409 each run.
-    assert stats["requests_total"] == 2 * 4 + 4
-    assert stats["not_modified_total"] == 2 * 4 + 3 and stats["requests_by_status"][409] == 1
+    assert stats["requests_total"] == 2 * 5 + 5
+    assert stats["not_modified_total"] == 2 * 5 + 4 and stats["requests_by_status"][409] == 1
     assert stored_events(installation) == before
     assert second.events_ingested == third.events_ingested == 0
     assert (
         StreamState.objects.filter(repository__installation=installation).exclude(etag="").count()
-        == 11
+        == 14
     )
     installation.refresh_from_db()
     assert installation.last_synced_at == third.started_at
@@ -121,7 +121,7 @@ def test_sync_after_new_activity_picks_it_up_and_updates_an_edited_comment(
     sync_once(installation)
     new: set[tuple[str, str, str]] = set()
     for kind in ("commit", "pr_opened", "pr_merged", "pr_closed", "review_submitted",
-                 "issue_opened", "issue_closed", "issue_comment"):  # fmt: skip
+                 "issue_opened", "issue_closed", "issue_comment", "review_comment"):  # fmt: skip
         created = world.sim.server.add_activity(kind, installation_id=1001, repo="org-1/repo-1")
         new |= {tuple(e) for e in created["events"]}
     world.sim.server.add_activity("comment_edited", repo="org-1/repo-3")
@@ -132,6 +132,14 @@ def test_sync_after_new_activity_picks_it_up_and_updates_an_edited_comment(
         ).id
     )
     edited_before = Event.objects.get(kind="issue_comment", github_id=edited_id)
+    world.sim.server.add_activity("review_comment_edited", repo="org-1/repo-3")
+    note_id = str(
+        max(
+            _sim_repo(world, "org-1/repo-3").review_comments,
+            key=lambda c: (c.created_at, c.id),
+        ).id
+    )
+    note_before = Event.objects.get(kind="review_comment", github_id=note_id)
     before = stored_events(installation)
     assert not new & before
 
@@ -144,6 +152,10 @@ def test_sync_after_new_activity_picks_it_up_and_updates_an_edited_comment(
     edited = Event.objects.get(kind="issue_comment", github_id=edited_id)
     assert edited.pk == edited_before.pk and edited.first_seen_at == edited_before.first_seen_at
     assert edited.data["updated_at"] != edited_before.data["updated_at"]
+    note = Event.objects.get(kind="review_comment", github_id=note_id)
+    assert (note.pk, note.first_seen_at) == (note_before.pk, note_before.first_seen_at)
+    assert note.title == f"{note_before.title} (edited)"
+    assert note.occurred_at == note_before.occurred_at
     assert job.events_ingested >= len(new)
 
 
