@@ -506,7 +506,9 @@ def test_activity_for_an_unknown_repository_or_installation_is_ignored_with_a_re
     assert not Event.objects.exists()
 
 
-@pytest.mark.parametrize("event", ["push", "pull_request", "issues", "issue_comment"])
+@pytest.mark.parametrize(
+    "event", ["push", "pull_request", "issues", "issue_comment", "pull_request_review_comment"]
+)
 def test_activity_without_an_installation_is_ignored_not_failed(
     dataset: Dataset, deliver: Deliver, installed: Installation, event: str
 ) -> None:
@@ -559,6 +561,7 @@ def _with(payload: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[st
 WRONG_TYPES = [
     ("pull_request", ("pull_request", "user"), ["not", "an", "object"], "malformed"),
     ("issue_comment", ("comment",), 2147483648, "malformed"),
+    ("pull_request_review_comment", ("comment", "created_at"), None, "malformed"),
     ("issues", ("issue", "title"), 12, "malformed"),
     ("push", ("commits", 0, "author"), "someone", "malformed"),
     ("pull_request", ("pull_request", "created_at"), "9999-12-31T23:59:59-05:00", "malformed"),
@@ -571,6 +574,7 @@ TOO_BIG = [
     ("pull_request", ("pull_request", "number"), 2**40, "out of range"),
     ("issue_comment", ("comment", "id"), "9" * 100, "longer than"),
     ("issue_comment", ("comment", "user", "id"), 2**64, "out of range"),
+    ("pull_request_review_comment", ("comment", "id"), "9" * 100, "longer than"),
     ("push", ("commits", 0, "id"), "a" * 100, "longer than"),
 ]
 

@@ -119,7 +119,8 @@ def _base_payloads(dataset: Dataset) -> list[tuple[str, dict[str, Any]]]:
              "repositories_removed": listed if action == "removed" else [],
              "sender": created["sender"]},
         ))  # fmt: skip
-    for event in ("push", "pull_request", "pull_request_review", "issues", "issue_comment"):
+    for event in ("push", "pull_request", "pull_request_review", "issues", "issue_comment",
+                  "pull_request_review_comment"):  # fmt: skip
         bases.append((event, activity_payload(dataset, event, installation_id=inst.id)))
     return bases
 

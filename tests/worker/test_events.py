@@ -14,6 +14,7 @@ from integrations.events import (
     issue_comment_event,
     issue_events,
     pull_request_events,
+    review_comment_event,
     review_event,
 )
 from integrations.models import Event
@@ -171,6 +172,36 @@ def test_comment_takes_its_issue_number_from_the_issue_url() -> None:
         12,
         "Looks good",
     )
+
+
+def test_review_comment_takes_its_pull_request_number_and_keeps_its_path_and_review() -> None:
+    comment = {
+        "id": 3_000_000_123,  # past 2**31, as GitHub's review comment ids are
+        "pull_request_review_id": 77,
+        "user": USER,
+        "body": "Rename this\nplease",
+        "path": "src/app.py",
+        "created_at": "2024-05-01T00:00:00Z",
+        "updated_at": "2024-05-02T00:00:00Z",
+        "pull_request_url": "https://api.github.com/repos/o/r/pulls/12",
+        "html_url": "https://github.com/o/r/pull/12#discussion_r3000000123",
+    }
+
+    event = review_comment_event(comment)
+
+    assert (event.kind, event.github_id, event.number, event.title) == (
+        "review_comment",
+        "3000000123",
+        12,
+        "Rename this",
+    )
+    assert event.occurred_at == datetime(2024, 5, 1, tzinfo=UTC)  # created, not edited
+    assert event.url == "https://github.com/o/r/pull/12#discussion_r3000000123"
+    assert event.data == {
+        "updated_at": "2024-05-02T00:00:00Z",
+        "path": "src/app.py",
+        "review_id": 77,
+    }
 
 
 @pytest.mark.django_db
