@@ -272,41 +272,35 @@ def issue_events(item: Mapping[str, Any]) -> list[EventData]:
 def issue_comment_event(item: Mapping[str, Any]) -> EventData:
     """A comment on an issue or pull request; `number` is the issue's. An edited
     comment maps to the same key, so its row is updated, not duplicated."""
-    login, github_id = _actor(item.get("user"))
-    comment_id = str(item["id"])
-    return EventData(
-        kind=EventKind.ISSUE_COMMENT,
-        github_id=comment_id,
-        actor_login=login,
-        actor_github_id=github_id,
-        occurred_at=_required_time(item.get("created_at"), f"comment {comment_id}"),
-        title=_one_line(item.get("body")),
-        url=_url(item.get("html_url")),
-        number=_number_from_url(item.get("issue_url"), item.get("html_url")),
-        data={"updated_at": item.get("updated_at")},
-    )
+    return _comment_event(item, EventKind.ISSUE_COMMENT, "comment", "issue_url", {})
 
 
 def review_comment_event(item: Mapping[str, Any]) -> EventData:
     """A comment on a pull request's diff (REST `pulls/comments`, or the
     `pull_request_review_comment` webhook); `number` is the pull request's. Its key is
     the comment id, so an edited comment updates its row."""
+    extra = {"path": item.get("path"), "review_id": item.get("pull_request_review_id")}
+    return _comment_event(
+        item, EventKind.REVIEW_COMMENT, "review comment", "pull_request_url", extra
+    )
+
+
+def _comment_event(
+    item: Mapping[str, Any], kind: EventKind, what: str, parent_url: str, extra: dict[str, Any]
+) -> EventData:
+    """A comment keyed on its id, dated by its creation, numbered by its parent."""
     login, github_id = _actor(item.get("user"))
     comment_id = str(item["id"])
     return EventData(
-        kind=EventKind.REVIEW_COMMENT,
+        kind=kind,
         github_id=comment_id,
         actor_login=login,
         actor_github_id=github_id,
-        occurred_at=_required_time(item.get("created_at"), f"review comment {comment_id}"),
+        occurred_at=_required_time(item.get("created_at"), f"{what} {comment_id}"),
         title=_one_line(item.get("body")),
         url=_url(item.get("html_url")),
-        number=_number_from_url(item.get("pull_request_url"), item.get("html_url")),
-        data={
-            "updated_at": item.get("updated_at"),
-            "path": item.get("path"),
-            "review_id": item.get("pull_request_review_id"),
-        },
+        number=_number_from_url(item.get(parent_url), item.get("html_url")),
+        data={"updated_at": item.get("updated_at"), **extra},
     )
 
 
