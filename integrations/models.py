@@ -96,6 +96,11 @@ class Installation(models.Model):
     rate_limit_limit = models.IntegerField(null=True, blank=True)
     rate_limit_remaining = models.IntegerField(null=True, blank=True)
     rate_limit_reset_at = models.DateTimeField(null=True, blank=True)
+    # GitHub's separate GraphQL budget (points, `x-ratelimit-resource: graphql`), kept
+    # beside the REST (`core`) one above: the policy holds each bucket the sync spends.
+    graphql_limit = models.IntegerField(null=True, blank=True)
+    graphql_remaining = models.IntegerField(null=True, blank=True)
+    graphql_reset_at = models.DateTimeField(null=True, blank=True)
     blocked_until = models.DateTimeField(null=True, blank=True)
     backfill_days = models.PositiveIntegerField(
         null=True,

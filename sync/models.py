@@ -47,6 +47,9 @@ class IngestionJob(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     current_repository = models.CharField(max_length=255, blank=True, default="")
     events_ingested = models.PositiveIntegerField(default=0)
+    # What the job spent of GitHub's two budgets: REST requests and GraphQL points.
+    rest_requests = models.PositiveIntegerField(default=0)
+    graphql_points = models.PositiveIntegerField(default=0)
     checkpoint = models.JSONField(default=dict, blank=True)
     blocked_until = models.DateTimeField(null=True, blank=True)
     # Why the job is blocked: primary_rate_limit / secondary_rate_limit / budget_reserve.
