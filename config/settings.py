@@ -8,7 +8,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from config.env import env_bool, env_int, env_list, env_pair, env_str
+from config.env import env_bool, env_choice, env_int, env_list, env_pair, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("GHSYNC_VAR_DIR", str(BASE_DIR / "var")))
@@ -216,6 +216,9 @@ SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
 SYNC_SLICE_SECONDS = env_int("SYNC_SLICE_SECONDS", 60)
 SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 5)
 SYNC_BEAT_INTERVAL_SECONDS = env_int("SYNC_BEAT_INTERVAL_SECONDS", 300)
+# `auto`: GraphQL where it spends less budget, REST where it can't serve; `on`; `off`:
+# REST only (the policy then holds only the REST bucket, SPEC §3, §5a).
+SYNC_GRAPHQL = env_choice("SYNC_GRAPHQL", "auto", ("auto", "on", "off"))
 # Ask for the next page while the current one is written, when requests wait on the
 # network (never a request the job would not make, never into the budget reserve).
 SYNC_PREFETCH = env_bool("SYNC_PREFETCH", True)

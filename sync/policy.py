@@ -8,6 +8,7 @@ rule is testable with plain values. Rules are checked in order; the first match 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -33,6 +34,13 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     BUDGET_RESERVED = "budget_reserved"
     READY = "ready"
+
+
+class Resource(StrEnum):
+    """GitHub's rate-limit buckets a sync spends from (`x-ratelimit-resource`)."""
+
+    CORE = "core"  # REST requests
+    GRAPHQL = "graphql"  # GraphQL points
 
 
 class Trigger(StrEnum):
@@ -61,6 +69,9 @@ class PolicyConfig:
     cron_reserve: int = 500
     backfill_days: int = 30
     overlap_seconds: int = 3600
+    # SYNC_GRAPHQL `auto` or `on`: the sync spends GraphQL points as well as REST
+    # requests, so both buckets must hold the requirement; `off`: REST only.
+    spends_graphql: bool = True
 
     @classmethod
     def from_settings(cls, settings: Any) -> PolicyConfig:
@@ -75,6 +86,7 @@ class PolicyConfig:
             cron_reserve=settings.SYNC_CRON_RESERVE,
             backfill_days=settings.SYNC_BACKFILL_DAYS,
             overlap_seconds=settings.SYNC_OVERLAP_SECONDS,
+            spends_graphql=settings.SYNC_GRAPHQL != "off",
         )
 
 
@@ -95,7 +107,43 @@ class SyncState:
     rate_limit_limit: int | None = None
     rate_limit_remaining: int | None = None
     rate_limit_reset_at: datetime | None = None
+    graphql_limit: int | None = None
+    graphql_remaining: int | None = None
+    graphql_reset_at: datetime | None = None
     blocked_until: datetime | None = None
+
+    def bucket(self, resource: Resource) -> Bucket:
+        """One of GitHub's budgets as last recorded on the installation."""
+        if resource == Resource.GRAPHQL:
+            return Bucket(
+                resource, self.graphql_limit, self.graphql_remaining, self.graphql_reset_at
+            )
+        return Bucket(
+            resource, self.rate_limit_limit, self.rate_limit_remaining, self.rate_limit_reset_at
+        )
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One rate-limit bucket: what GitHub last reported of it (each value may be unknown)."""
+
+    resource: Resource
+    limit: int | None
+    remaining: int | None
+    reset_at: datetime | None
+
+    def available(self, now: datetime) -> int:
+        """The remaining budget; the full limit when unknown or when its window has
+        reset, so a stored low number can never block forever."""
+        full = self.limit or DEFAULT_RATE_LIMIT
+        if self.remaining is None or self.reset_at is None or self.reset_at <= now:
+            return full
+        return self.remaining
+
+    def reset_or_cap(self, now: datetime) -> datetime:
+        """When a short bucket refills (a known reset in the future: `available` is below
+        the limit only then), never more than 65 minutes ahead."""
+        return cap_blocked_until(self.reset_at or now + BLOCKED_UNTIL_CAP, now)
 
 
 @dataclass(frozen=True)
@@ -133,15 +181,29 @@ def is_stale(state: SyncState, now: datetime, config: PolicyConfig) -> bool:
     return now - state.last_synced_at > timedelta(seconds=config.stale_after_seconds)
 
 
-def available_budget(state: SyncState, now: datetime) -> int:
-    """The remaining budget; the full limit when unknown or when its window has reset,
-    so a stored low number can never block forever."""
-    full = state.rate_limit_limit or DEFAULT_RATE_LIMIT
-    if state.rate_limit_remaining is None or state.rate_limit_reset_at is None:
-        return full
-    if state.rate_limit_reset_at <= now:
-        return full
-    return state.rate_limit_remaining
+def available_budget(state: SyncState, now: datetime, resource: Resource = Resource.CORE) -> int:
+    """The remaining budget of one bucket (REST unless told); the full limit when
+    unknown or when its window has reset, so a stored low number never blocks forever."""
+    return state.bucket(resource).available(now)
+
+
+def spent_buckets(state: SyncState, config: PolicyConfig) -> tuple[Bucket, ...]:
+    """The buckets a sync will spend from: REST always (tokens, repositories, what
+    GraphQL can't serve), GraphQL too unless SYNC_GRAPHQL is off."""
+    if config.spends_graphql:
+        return (state.bucket(Resource.CORE), state.bucket(Resource.GRAPHQL))
+    return (state.bucket(Resource.CORE),)
+
+
+def _shortest(
+    buckets: tuple[Bucket, ...], need: Callable[[Bucket], int], now: datetime
+) -> Bucket | None:
+    """Among the buckets holding less than they need, the one that refills last (the
+    sync can run only once every bucket holds its requirement); None when all hold."""
+    short = [bucket for bucket in buckets if bucket.available(now) < need(bucket)]
+    if not short:
+        return None
+    return max(short, key=lambda bucket: bucket.reset_or_cap(now))
 
 
 def required_budget(trigger: Trigger, config: PolicyConfig, limit: int | None = None) -> int:
@@ -154,7 +216,8 @@ def required_budget(trigger: Trigger, config: PolicyConfig, limit: int | None = 
 
 
 def budget_floor(*, keeps_reserve: bool, limit: int | None, config: PolicyConfig) -> int:
-    """The budget a running job leaves for others: it makes a request only while at
+    """The budget a running job leaves for others in one bucket (`limit` is that
+    bucket's, REST or GraphQL alike): it makes a request only while at
     least this much remains, the comparison of rules 9 and 9b, so a job the policy
     starts always makes progress. The strictest floor the limit can hold: the
     minimum plus the reserve for a job cron started, else the minimum; a limit too
@@ -213,30 +276,32 @@ def evaluate(
             {"blocked_until": cap_blocked_until(state.blocked_until, now)},
         )
 
-    available = available_budget(state, now)
-    # available < the limit implies a known reset in the future (see available_budget).
-    reset_at = cap_blocked_until(state.rate_limit_reset_at or now + BLOCKED_UNTIL_CAP, now)
-    minimum = required_budget(Trigger.ADMIN, config, state.rate_limit_limit)
-    if available < minimum:
+    # Rules 9 and 9b hold for each bucket the sync spends from; a short one waits for
+    # its own reset (the later one when both are short).
+    buckets = spent_buckets(state, config)
+    short = _shortest(buckets, lambda b: required_budget(Trigger.ADMIN, config, b.limit), now)
+    if short is not None:
         return SyncDecision(
             Action.BLOCK,
             Reason.RATE_LIMITED,
             {
-                "blocked_until": reset_at,
-                "required_budget": required_budget(trigger, config, state.rate_limit_limit),
-                "available_budget": available,
+                "blocked_until": short.reset_or_cap(now),
+                "required_budget": required_budget(trigger, config, short.limit),
+                "available_budget": short.available(now),
+                "budget_resource": str(short.resource),
             },
         )
     if trigger == Trigger.CRON:
-        required = required_budget(trigger, config, state.rate_limit_limit)
-        if available < required:
+        short = _shortest(buckets, lambda b: required_budget(trigger, config, b.limit), now)
+        if short is not None:
             return SyncDecision(
                 Action.SKIP,
                 Reason.BUDGET_RESERVED,
                 {
-                    "next_due_at": reset_at,
-                    "required_budget": required,
-                    "available_budget": available,
+                    "next_due_at": short.reset_or_cap(now),
+                    "required_budget": required_budget(trigger, config, short.limit),
+                    "available_budget": short.available(now),
+                    "budget_resource": str(short.resource),
                 },
             )
     return SyncDecision(Action.START, Reason.READY)

@@ -45,5 +45,8 @@ def sync_state_for(
         rate_limit_limit=installation.rate_limit_limit,
         rate_limit_remaining=installation.rate_limit_remaining,
         rate_limit_reset_at=installation.rate_limit_reset_at,
+        graphql_limit=installation.graphql_limit,
+        graphql_remaining=installation.graphql_remaining,
+        graphql_reset_at=installation.graphql_reset_at,
         blocked_until=installation.blocked_until,
     )

@@ -157,3 +157,16 @@ def test_error_pages_never_show_the_credentials_in_database_and_broker_urls() ->
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "([],)"
+
+
+def test_sync_graphql_is_auto_by_default_and_takes_on_or_off() -> None:
+    assert settings_of("s.SYNC_GRAPHQL").stdout.strip() == "('auto',)"
+    for given, value in (("on", "on"), ("OFF", "off"), (" auto ", "auto")):
+        out = settings_of("s.SYNC_GRAPHQL", SYNC_GRAPHQL=given)
+        assert (out.returncode, out.stdout.strip()) == (0, repr((value,))), out.stderr
+
+
+def test_an_unknown_sync_graphql_value_refuses_to_start_naming_the_choices() -> None:
+    out = settings_of("s.SYNC_GRAPHQL", SYNC_GRAPHQL="yes")
+    assert out.returncode != 0
+    assert "SYNC_GRAPHQL must be one of auto, on, off, got 'yes'" in out.stderr

@@ -15,9 +15,11 @@ from sync.policy import (
     Action,
     PolicyConfig,
     Reason,
+    Resource,
     SyncDecision,
     SyncState,
     Trigger,
+    available_budget,
     budget_floor,
     evaluate,
     sync_window,
@@ -223,6 +225,7 @@ def test_budget_block_reports_reset_and_budgets() -> None:
         "blocked_until": NOW + timedelta(minutes=30),
         "required_budget": 600,
         "available_budget": 50,
+        "budget_resource": "core",
     }
     assert user_message(decision) == "GitHub rate limit reached. Sync resumes at 14:30 UTC."
 
@@ -235,6 +238,7 @@ def test_a_cron_request_refused_for_the_reserve_is_a_skip_until_the_reset() -> N
         "next_due_at": NOW + timedelta(minutes=30),
         "required_budget": 600,
         "available_budget": 550,
+        "budget_resource": "core",
     }
     assert user_message(decision) == (
         "GitHub budget kept for people and webhooks. Next automatic sync at 14:30 UTC."
@@ -339,6 +343,203 @@ def test_low_budget_whose_reset_has_passed_counts_as_full(
 
 def test_unknown_budget_counts_as_full() -> None:
     assert decide(replace(HEALTHY, rate_limit_remaining=None, rate_limit_reset_at=None)).started
+
+
+# --- the GraphQL bucket: rules 9 and 9b hold for each bucket the sync spends from --------
+
+REST_ONLY = replace(CONFIG, spends_graphql=False)
+
+
+def graphql_state(
+    remaining: int, reset_in: timedelta = timedelta(minutes=40), limit: int | None = 5000
+) -> SyncState:
+    """REST's bucket full, GraphQL's as given; last synced long enough ago that every
+    trigger, maintenance included, reaches the budget rules."""
+    return replace(
+        budget_state(5000, reset_in=timedelta(minutes=30)),
+        graphql_limit=limit,
+        graphql_remaining=remaining,
+        graphql_reset_at=NOW + reset_in,
+        last_synced_at=NOW - timedelta(days=3),
+    )
+
+
+@pytest.mark.parametrize(
+    ("trigger", "remaining", "expected"),
+    [
+        ("admin", 99, Reason.RATE_LIMITED),
+        ("admin", 100, Reason.READY),
+        ("admin", 101, Reason.READY),
+        ("webhook", 99, Reason.RATE_LIMITED),
+        ("webhook", 100, Reason.READY),
+        ("manual", 99, Reason.RATE_LIMITED),
+        ("manual", 100, Reason.READY),
+        ("maintenance", 99, Reason.RATE_LIMITED),
+        ("maintenance", 100, Reason.READY),
+        ("cron", 99, Reason.RATE_LIMITED),
+        ("cron", 100, Reason.BUDGET_RESERVED),
+        ("cron", 599, Reason.BUDGET_RESERVED),
+        ("cron", 600, Reason.READY),
+        ("cron", 601, Reason.READY),
+    ],
+)
+def test_graphql_budget_boundaries(trigger: str, remaining: int, expected: Reason) -> None:
+    assert decide(graphql_state(remaining), trigger).reason == expected
+
+
+@pytest.mark.parametrize("trigger", ["admin", "manual", "webhook", "cron", "maintenance"])
+@pytest.mark.parametrize("remaining", [0, 99, 599])
+def test_with_sync_graphql_off_the_graphql_bucket_never_blocks(trigger: str, remaining: int) -> None:
+    assert evaluate(graphql_state(remaining), trigger, NOW, REST_ONLY).started
+
+
+def test_with_sync_graphql_off_the_rest_bucket_still_blocks() -> None:
+    state = replace(graphql_state(5000), rate_limit_remaining=99)
+    decision = evaluate(state, "admin", NOW, REST_ONLY)
+    assert decision.reason == Reason.RATE_LIMITED
+    assert decision.metadata["budget_resource"] == "core"
+
+
+def test_a_short_graphql_bucket_blocks_until_its_own_reset() -> None:
+    decision = decide(graphql_state(42, reset_in=timedelta(minutes=40)), "webhook")
+    assert decision.action == Action.BLOCK
+    assert decision.metadata == {
+        "blocked_until": NOW + timedelta(minutes=40),  # GraphQL's reset, not REST's (30)
+        "required_budget": 100,
+        "available_budget": 42,
+        "budget_resource": "graphql",
+    }
+    assert user_message(decision) == "GitHub rate limit reached. Sync resumes at 14:40 UTC."
+
+
+@pytest.mark.parametrize(
+    ("rest_reset_in", "graphql_reset_in", "resource", "available"),
+    [
+        (timedelta(minutes=10), timedelta(minutes=40), "graphql", 20),
+        (timedelta(minutes=50), timedelta(minutes=40), "core", 30),
+        (timedelta(minutes=40), timedelta(minutes=40), "core", 30),  # a tie: either is right
+    ],
+)
+def test_both_buckets_short_block_until_the_later_reset(
+    rest_reset_in: timedelta, graphql_reset_in: timedelta, resource: str, available: int
+) -> None:
+    state = replace(
+        graphql_state(20, reset_in=graphql_reset_in),
+        rate_limit_remaining=30,
+        rate_limit_reset_at=NOW + rest_reset_in,
+    )
+    decision = decide(state)
+    assert decision.reason == Reason.RATE_LIMITED
+    assert decision.metadata["blocked_until"] == NOW + max(rest_reset_in, graphql_reset_in)
+    assert decision.metadata["budget_resource"] == resource
+    assert decision.metadata["available_budget"] == available
+
+
+def test_a_graphql_bucket_below_the_minimum_blocks_before_rest_below_the_reserve_skips() -> None:
+    # Rule 9 (any bucket below the minimum) comes before rule 9b (any below the reserve).
+    state = replace(
+        graphql_state(50, reset_in=timedelta(minutes=20)),
+        rate_limit_remaining=300,
+        rate_limit_reset_at=NOW + timedelta(minutes=50),
+    )
+    decision = decide(state, "cron")
+    assert (decision.action, decision.reason) == (Action.BLOCK, Reason.RATE_LIMITED)
+    assert decision.metadata == {
+        "blocked_until": NOW + timedelta(minutes=20),
+        "required_budget": 600,
+        "available_budget": 50,
+        "budget_resource": "graphql",
+    }
+
+
+def test_a_cron_request_refused_for_the_graphql_reserve_is_a_skip_until_its_reset() -> None:
+    decision = decide(graphql_state(550, reset_in=timedelta(minutes=45)), "cron")
+    assert (decision.action, decision.reason) == (Action.SKIP, Reason.BUDGET_RESERVED)
+    assert decision.metadata == {
+        "next_due_at": NOW + timedelta(minutes=45),
+        "required_budget": 600,
+        "available_budget": 550,
+        "budget_resource": "graphql",
+    }
+    for trigger in ("manual", "admin", "webhook"):
+        assert decide(graphql_state(550), trigger).started, trigger
+
+
+def test_both_buckets_below_the_reserve_skip_until_the_later_reset() -> None:
+    state = replace(
+        graphql_state(500, reset_in=timedelta(minutes=15)),
+        rate_limit_remaining=400,
+        rate_limit_reset_at=NOW + timedelta(minutes=55),
+    )
+    decision = decide(state, "cron")
+    assert decision.reason == Reason.BUDGET_RESERVED
+    assert decision.metadata["next_due_at"] == NOW + timedelta(minutes=55)
+    assert decision.metadata["budget_resource"] == "core"
+    assert decision.metadata["available_budget"] == 400
+
+
+@pytest.mark.parametrize(
+    ("reset_offset", "expected"),
+    [(-SECOND, Reason.READY), (timedelta(0), Reason.READY), (SECOND, Reason.RATE_LIMITED)],
+)
+def test_low_graphql_budget_whose_reset_has_passed_counts_as_full(
+    reset_offset: timedelta, expected: Reason
+) -> None:
+    state = replace(HEALTHY, graphql_remaining=0, graphql_reset_at=NOW + reset_offset)
+    assert decide(state).reason == expected
+
+
+@pytest.mark.parametrize(
+    ("remaining", "reset_in"),
+    [(None, None), (0, None), (None, timedelta(minutes=5))],
+)
+def test_unknown_graphql_budget_counts_as_full(
+    remaining: int | None, reset_in: timedelta | None
+) -> None:
+    state = replace(
+        graphql_state(0),
+        graphql_remaining=remaining,
+        graphql_reset_at=NOW + reset_in if reset_in is not None else None,
+    )
+    assert decide(state, "cron").started
+    assert available_budget(state, NOW, Resource.GRAPHQL) == 5000
+
+
+@pytest.mark.parametrize(
+    ("limit", "remaining", "trigger", "expected"),
+    [
+        (60, 60, "admin", Reason.READY),  # a full small window is enough
+        (60, 60, "cron", Reason.READY),
+        (60, 59, "admin", Reason.RATE_LIMITED),
+        (550, 550, "cron", Reason.READY),
+        (550, 549, "cron", Reason.BUDGET_RESERVED),
+        (None, 100, "admin", Reason.READY),  # an unknown limit is GitHub's 5,000
+        (None, 99, "admin", Reason.RATE_LIMITED),
+    ],
+)
+def test_a_graphql_limit_below_the_requirement_caps_it(
+    limit: int | None, remaining: int, trigger: str, expected: Reason
+) -> None:
+    assert decide(graphql_state(remaining, limit=limit), trigger).reason == expected
+
+
+def test_a_graphql_block_caps_a_far_future_reset() -> None:
+    decision = decide(graphql_state(5, reset_in=timedelta(hours=400)))
+    assert decision.metadata["blocked_until"] == NOW + timedelta(minutes=65)
+
+
+def test_each_bucket_is_read_on_its_own() -> None:
+    state = replace(graphql_state(1234), rate_limit_remaining=4321)
+    assert available_budget(state, NOW) == 4321
+    assert available_budget(state, NOW, Resource.CORE) == 4321
+    assert available_budget(state, NOW, Resource.GRAPHQL) == 1234
+
+
+def test_sync_now_on_a_paused_cron_job_needs_the_graphql_minimum_too() -> None:
+    paused = replace(PAUSED_CRON_JOB, graphql_remaining=400, graphql_reset_at=NOW + SECOND)
+    assert decide(paused, "manual").reason == Reason.READY
+    short = replace(paused, graphql_remaining=99)
+    assert decide(short, "manual").reason == Reason.RATE_LIMITED
 
 
 # --- rule order: when several rules match, the earlier one wins -----------------------
@@ -461,8 +662,21 @@ def test_config_reads_every_sync_setting() -> None:
         SYNC_CRON_RESERVE = 7
         SYNC_BACKFILL_DAYS = 8
         SYNC_OVERLAP_SECONDS = 9
+        SYNC_GRAPHQL = "off"
 
-    assert PolicyConfig.from_settings(Settings) == PolicyConfig(1, 2, 3, 4, 5, 6, 7, 8, 9)
+    assert PolicyConfig.from_settings(Settings) == PolicyConfig(1, 2, 3, 4, 5, 6, 7, 8, 9, False)
+
+
+@pytest.mark.parametrize(("mode", "spends"), [("auto", True), ("on", True), ("off", False)])
+def test_sync_graphql_decides_whether_the_graphql_bucket_is_spent(mode: str, spends: bool) -> None:
+    class Settings:
+        SYNC_MANUAL_COOLDOWN_SECONDS = SYNC_STALE_AFTER_SECONDS = 1
+        SYNC_CRON_DUE_AFTER_SECONDS = SYNC_MAINTENANCE_CATCHUP_SECONDS = 1
+        SYNC_ERROR_RETRY_SECONDS = SYNC_MIN_BUDGET = SYNC_CRON_RESERVE = 1
+        SYNC_BACKFILL_DAYS = SYNC_OVERLAP_SECONDS = 1
+        SYNC_GRAPHQL = mode
+
+    assert PolicyConfig.from_settings(Settings).spends_graphql is spends
 
 
 # --- sync_window ---------------------------------------------------------------------
