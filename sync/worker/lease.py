@@ -95,23 +95,65 @@ def job_locked(lease: Lease) -> IngestionJob:
     return job
 
 
+# The installation's columns of each bucket: (limit, remaining, reset_at).
+BUDGET_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "core": ("rate_limit_limit", "rate_limit_remaining", "rate_limit_reset_at"),
+    "graphql": ("graphql_limit", "graphql_remaining", "graphql_reset_at"),
+}
+
+
+def budget_columns(resource: str | None) -> tuple[str, str, str]:
+    """The columns a response's budget belongs in, by its `x-ratelimit-resource`:
+    GraphQL's points in the graphql_* columns, anything else (core, a response that
+    names no resource) in the REST rate_limit_* ones."""
+    return BUDGET_COLUMNS["graphql" if resource == "graphql" else "core"]
+
+
 def budget_fields(rate_limit: RateLimit | None) -> dict[str, Any]:
-    """The installation's budget columns from the last response's rate-limit headers."""
+    """The installation's budget columns from the last response's rate-limit headers,
+    routed to the bucket the response names (REST or GraphQL)."""
     if rate_limit is None:
         return {}
+    limit, remaining, reset_at = budget_columns(rate_limit.resource)
     fields: dict[str, Any] = {}
     if rate_limit.limit is not None:
-        fields["rate_limit_limit"] = rate_limit.limit
+        fields[limit] = rate_limit.limit
     if rate_limit.remaining is not None:
-        fields["rate_limit_remaining"] = rate_limit.remaining
+        fields[remaining] = rate_limit.remaining
     if rate_limit.reset_at is not None:
-        fields["rate_limit_reset_at"] = rate_limit.reset_at
+        fields[reset_at] = rate_limit.reset_at
     return fields
 
 
 def budget_record(installation_id: int, rate_limit: RateLimit | None) -> None:
     """The installation's budget columns from the last response (a plain column update,
-    no read-modify-write race); nothing when there was no rate-limit header."""
+    no read-modify-write race); nothing when there was no rate-limit header. Call it
+    once per bucket: `budget_record(pk, rest_rate_limit)`, `budget_record(pk,
+    graphql_rate_limit)`."""
     fields = budget_fields(rate_limit)
     if fields:
         Installation.objects.filter(pk=installation_id).update(updated_at=timezone.now(), **fields)
+
+
+def budget_stored(installation: Installation, resource: str, now: datetime) -> RateLimit | None:
+    """The budget of one bucket as recorded on the installation, while its window has
+    not reset (a worker seeds its pause-before-the-limit check with it); None when
+    unknown or reset."""
+    limit, remaining, reset_at = (getattr(installation, c) for c in budget_columns(resource))
+    if remaining is None or reset_at is None or reset_at <= now:
+        return None
+    return RateLimit(
+        limit=limit, remaining=remaining, used=None, reset_at=reset_at, resource=resource
+    )
+
+
+def budget_spent(*, rest_requests: int = 0, graphql_points: int = 0) -> dict[str, Any]:
+    """The job's spend counters, incremented in the database (no read-modify-write),
+    to pass to `job_write` with a page's other fields:
+    `job_write(lease, **fields, **budget_spent(rest_requests=n, graphql_points=p))`."""
+    fields: dict[str, Any] = {}
+    if rest_requests:
+        fields["rest_requests"] = F("rest_requests") + rest_requests
+    if graphql_points:
+        fields["graphql_points"] = F("graphql_points") + graphql_points
+    return fields
