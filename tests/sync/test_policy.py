@@ -389,7 +389,9 @@ def test_graphql_budget_boundaries(trigger: str, remaining: int, expected: Reaso
 
 @pytest.mark.parametrize("trigger", ["admin", "manual", "webhook", "cron", "maintenance"])
 @pytest.mark.parametrize("remaining", [0, 99, 599])
-def test_with_sync_graphql_off_the_graphql_bucket_never_blocks(trigger: str, remaining: int) -> None:
+def test_with_sync_graphql_off_the_graphql_bucket_never_blocks(
+    trigger: str, remaining: int
+) -> None:
     assert evaluate(graphql_state(remaining), trigger, NOW, REST_ONLY).started
 
 

@@ -37,7 +37,9 @@ def budgets(installation: Installation) -> tuple[tuple[object, ...], tuple[objec
 
 def limit(resource: str | None, remaining: int, minutes: int = 30) -> RateLimit:
     reset_at = timezone.now().replace(microsecond=0) + timedelta(minutes=minutes)
-    return RateLimit(limit=5000, remaining=remaining, used=None, reset_at=reset_at, resource=resource)
+    return RateLimit(
+        limit=5000, remaining=remaining, used=None, reset_at=reset_at, resource=resource
+    )
 
 
 def test_a_graphql_response_is_recorded_in_the_graphql_columns_only() -> None:
@@ -82,6 +84,7 @@ def test_a_job_blocked_by_graphql_records_the_graphql_budget_on_the_installation
     lease = job_claim(job_id=job.pk)
     assert lease is not None
     points = limit("graphql", 0, minutes=40)
+    assert points.reset_at is not None
     job_block(lease=lease, until=points.reset_at, reason="primary_rate_limit", rate_limit=points)
     assert budgets(installation) == ((None, None, None), (5000, 0, points.reset_at))
 
