@@ -31,6 +31,7 @@ from sync.models import ACTIVE_JOB_STATUSES, IngestionJob, JobStatus
 from sync.policy import (
     Action,
     Reason,
+    Resource,
     available_budget,
     evaluate,
     inactive_message,
@@ -156,6 +157,10 @@ class SyncStatus:
     next_sync_at: datetime | None = None
     rate_limit_remaining: int | None = None
     rate_limit_limit: int | None = None
+    # GitHub's GraphQL budget (points), beside the REST one; shown while the sync spends it.
+    graphql_remaining: int | None = None
+    graphql_limit: int | None = None
+    spends_graphql: bool = True
     failed_repositories: tuple[FailedRepository, ...] = ()
     last_completed_job: CompletedJob | None = None
     now: datetime | None = None
@@ -195,9 +200,17 @@ class SyncStatus:
 
     @property
     def budget_percent(self) -> int | None:
-        if self.rate_limit_remaining is None or not self.rate_limit_limit:
-            return None
-        return max(0, min(100, round(100 * self.rate_limit_remaining / self.rate_limit_limit)))
+        return _percent(self.rate_limit_remaining, self.rate_limit_limit)
+
+    @property
+    def graphql_budget_percent(self) -> int | None:
+        return _percent(self.graphql_remaining, self.graphql_limit)
+
+
+def _percent(remaining: int | None, limit: int | None) -> int | None:
+    if remaining is None or not limit:
+        return None
+    return max(0, min(100, round(100 * remaining / limit)))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -324,10 +337,14 @@ def _build(
             "current_repository": active_job.current_repository or None,
         }
 
-    limit = installation.rate_limit_limit
+    # A stored number whose window has reset reads as the full limit, as the policy
+    # reads it; an unknown one stays unknown ("Not known yet").
     remaining = installation.rate_limit_remaining
     if remaining is not None:
-        remaining = available_budget(policy_state, now)
+        remaining = available_budget(policy_state, now, Resource.CORE)
+    graphql_remaining = installation.graphql_remaining
+    if graphql_remaining is not None:
+        graphql_remaining = available_budget(policy_state, now, Resource.GRAPHQL)
 
     completed = None
     if installation.last_job_finished_at is not None:
@@ -358,7 +375,10 @@ def _build(
         else None,
         next_sync_at=_next_sync_at(installation, state, blocked_until, now),
         rate_limit_remaining=remaining,
-        rate_limit_limit=limit,
+        rate_limit_limit=installation.rate_limit_limit,
+        graphql_remaining=graphql_remaining,
+        graphql_limit=installation.graphql_limit,
+        spends_graphql=config.spends_graphql,
         failed_repositories=failed_repositories,
         last_completed_job=completed,
         now=now,

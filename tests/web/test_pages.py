@@ -79,11 +79,40 @@ def test_dashboard_shows_a_health_card_per_installation(
     page = text_of(response.content)
     assert "acme" in page and "beta" in page and "not-mine" not in page
     assert "Last sync 2 h ago" in page
-    assert "Budget left 4,321 of 5,000" in page
+    assert "Budget left REST 4,321 of 5,000 requests" in page
     assert "acme/repo-2 — Unavailable for legal reasons" in page
     assert "Next automatic sync" in page
     assert response.content.count(b'class="card ') == 2
     assert b"style=" not in response.content
+
+
+def test_the_health_card_shows_the_rest_and_the_graphql_budget(
+    member_client: Client, installation: Installation, settings: Any
+) -> None:
+    reset = timezone.now() + timedelta(minutes=30)
+    Installation.objects.filter(pk=installation.pk).update(
+        rate_limit_limit=5000,
+        rate_limit_remaining=4212,
+        rate_limit_reset_at=reset,
+        graphql_limit=5000,
+        graphql_remaining=4980,
+        graphql_reset_at=reset,
+    )
+    html = member_client.get("/").content
+    page = text_of(html)
+    assert "Budget left REST 4,212 of 5,000 requests 84% GraphQL 4,980 of 5,000 points 100%" in (
+        page
+    )
+    assert b'aria-label="GitHub GraphQL budget left"' in html
+    settings.SYNC_GRAPHQL = "off"  # REST only: the GraphQL bucket is not the sync's
+    assert "GraphQL" not in text_of(member_client.get("/").content)
+
+
+def test_a_graphql_budget_not_reported_yet_says_so(
+    member_client: Client, installation: Installation
+) -> None:
+    page = text_of(member_client.get(f"/installations/{installation.github_id}/").content)
+    assert "Budget left REST not known yet GraphQL not known yet" in page
 
 
 def test_sync_now_is_disabled_with_the_reason_during_cooldown(
@@ -236,6 +265,37 @@ def test_installation_page_lists_repositories_jobs_and_events(
     assert "Failed" in page and "Sync failed. It will be retried." in page
     assert "Traceback" not in page
     assert "Make the widgets faster" in page and "PR merged" in page
+
+
+def test_installation_page_shows_what_each_recent_job_spent_per_1000_events(
+    member_client: Client, installation: Installation
+) -> None:
+    done = timezone.now() - timedelta(hours=2)
+    make_job(
+        installation,
+        JobStatus.COMPLETED,
+        progress_current=2,
+        progress_total=2,
+        events_ingested=840,
+        rest_requests=30,
+        graphql_points=12,
+        finished_at=done,
+    )
+    IngestionJob.objects.update(created_at=done)
+    make_job(  # nothing new: a figure per nothing is "—", not 0 or a division by zero
+        installation,
+        JobStatus.COMPLETED,
+        progress_current=2,
+        progress_total=2,
+        events_ingested=0,
+        rest_requests=2,
+        graphql_points=1,
+        finished_at=timezone.now(),
+    )
+    page = text_of(member_client.get("/installations/4242/").content)
+    assert "REST requests GraphQL points Budget per 1,000 events" in page
+    assert "2 / 2 840 30 12 50.0" in page  # (30 + 12) * 1,000 / 840
+    assert "2 / 2 0 2 1 —" in page
 
 
 def test_installation_page_is_404_for_non_members_superusers_included(

@@ -4,7 +4,7 @@ answer to "Sync now", and a constant number of queries whatever the count."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -372,6 +372,54 @@ def test_a_budget_whose_window_has_reset_is_shown_full(
         rate_limit_reset_at=now - timedelta(seconds=1),
     )
     assert get_status(installation, now).rate_limit_remaining == 5000
+
+
+def test_the_view_model_carries_the_graphql_budget_beside_the_rest_one(
+    installation: Installation, now: datetime, settings: Any
+) -> None:
+    Installation.objects.filter(pk=installation.pk).update(
+        rate_limit_limit=5000,
+        rate_limit_remaining=4212,
+        rate_limit_reset_at=now + timedelta(minutes=20),
+        graphql_limit=5000,
+        graphql_remaining=1250,
+        graphql_reset_at=now + timedelta(minutes=40),
+    )
+    status = get_status(installation, now)
+    assert (status.rate_limit_remaining, status.rate_limit_limit) == (4212, 5000)
+    assert (status.graphql_remaining, status.graphql_limit) == (1250, 5000)
+    assert (status.budget_percent, status.graphql_budget_percent) == (84, 25)
+    assert status.spends_graphql is True
+    # The window has reset: read as full, as the policy reads it.
+    assert get_status(installation, now + timedelta(minutes=40)).graphql_remaining == 5000
+    settings.SYNC_GRAPHQL = "off"
+    assert get_status(installation, now).spends_graphql is False
+
+
+def test_an_unknown_graphql_budget_stays_unknown(installation: Installation, now: datetime) -> None:
+    status = get_status(installation, now)
+    assert (status.graphql_remaining, status.graphql_limit, status.graphql_budget_percent) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_a_short_graphql_budget_disables_sync_now_with_its_reset(
+    installation: Installation, now: datetime, settings: Any
+) -> None:
+    reset = now + timedelta(minutes=15)
+    Installation.objects.filter(pk=installation.pk).update(
+        graphql_limit=5000, graphql_remaining=12, graphql_reset_at=reset
+    )
+    status = get_status(installation, now)
+    assert status.can_sync_now is False
+    assert status.unavailable_reason == (
+        f"GitHub rate limit reached. Sync resumes at {reset.astimezone(UTC):%H:%M} UTC."
+    )
+    assert list(status.as_dict()) == STATUS_KEYS  # the §7 object keeps its keys
+    settings.SYNC_GRAPHQL = "off"
+    assert get_status(installation, now).can_sync_now is True
 
 
 def test_recent_completion_is_offered_to_the_banner(
