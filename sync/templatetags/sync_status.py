@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from integrations.models import EventKind, Repository
 from sync.models import IngestionJob
+from sync.spending import NO_FIGURE, budget_per_1000_events_text
 from sync.status import SyncStatus, get_status_for_user, job_error, repository_error
 from sync.wording import plural
 
@@ -168,6 +169,19 @@ def repository_error_text(repository: Repository) -> str:
 def job_error_text(job: IngestionJob) -> str:
     """A job's failure as a person reads it (by its error kind)."""
     return job_error(job) or ""
+
+
+@register.filter
+def budget_per_1000(job: IngestionJob) -> str:
+    """A finished job's REST requests plus GraphQL points per 1,000 events stored; "—"
+    while it runs or when it stored nothing."""
+    if job.is_active:
+        return NO_FIGURE
+    return budget_per_1000_events_text(
+        rest_requests=job.rest_requests,
+        graphql_points=job.graphql_points,
+        events_ingested=job.events_ingested,
+    )
 
 
 @register.filter
