@@ -112,12 +112,14 @@ class GhsyncCollector(Collector):
         labels = ["installation", "account"]
         remaining = GaugeMetricFamily(
             "ghsync_github_budget_remaining",
-            "GitHub rate-limit budget left, as GitHub last reported it",
+            "GitHub rate-limit budget left (resource: rest requests, graphql points),"
+            " as GitHub last reported it",
             labels=[*labels, "resource"],
         )
         limit = GaugeMetricFamily(
             "ghsync_github_budget_limit",
-            "GitHub rate-limit budget per window, as GitHub last reported it",
+            "GitHub rate-limit budget per window (resource: rest requests, graphql points),"
+            " as GitHub last reported it",
             labels=[*labels, "resource"],
         )
         since = GaugeMetricFamily(
@@ -135,15 +137,21 @@ class GhsyncCollector(Collector):
             "account_login",
             "rate_limit_remaining",
             "rate_limit_limit",
+            "graphql_remaining",
+            "graphql_limit",
             "last_synced_at",
             "sync_status",
         )
-        for github_id, account, left, budget, synced_at, sync_status in rows:
+        for github_id, account, left, budget, points_left, points, synced_at, sync_status in rows:
             key = [str(github_id), account]
-            if left is not None:
-                remaining.add_metric([*key, "rest"], left)
-            if budget is not None:
-                limit.add_metric([*key, "rest"], budget)
+            for resource, value, family in (
+                ("rest", left, remaining),
+                ("rest", budget, limit),
+                ("graphql", points_left, remaining),
+                ("graphql", points, limit),
+            ):
+                if value is not None:
+                    family.add_metric([*key, resource], value)
             if synced_at is not None:
                 since.add_metric(key, _age(now, synced_at))
             state.add_metric([*key, str(sync_status)], 1)

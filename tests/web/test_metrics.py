@@ -31,7 +31,8 @@ def test_metrics_report_jobs_webhooks_budgets_and_sync_age(client: Client) -> No
     now = timezone.now()
     acme = make_installation(
         github_id=4242, account_login="acme", rate_limit_remaining=4321,
-        rate_limit_limit=5000, last_synced_at=now - timedelta(minutes=10),
+        rate_limit_limit=5000, graphql_remaining=4980, graphql_limit=5000,
+        last_synced_at=now - timedelta(minutes=10),
     )  # fmt: skip
     beta = make_installation(github_id=4343, account_login="beta")
     make_job(acme, JobStatus.COMPLETED, finished_at=now)
@@ -55,6 +56,12 @@ def test_metrics_report_jobs_webhooks_budgets_and_sync_age(client: Client) -> No
     acme_rest = (("account", "acme"), ("installation", "4242"), ("resource", "rest"))
     assert got[("ghsync_github_budget_remaining", acme_rest)] == 4321
     assert got[("ghsync_github_budget_limit", acme_rest)] == 5000
+    # GitHub's GraphQL points are a bucket of their own, beside REST's requests.
+    acme_graphql = (("account", "acme"), ("installation", "4242"), ("resource", "graphql"))
+    assert got[("ghsync_github_budget_remaining", acme_graphql)] == 4980
+    assert got[("ghsync_github_budget_limit", acme_graphql)] == 5000
+    beta_graphql = (("account", "beta"), ("installation", "4343"), ("resource", "graphql"))
+    assert ("ghsync_github_budget_remaining", beta_graphql) not in got  # never reported
     acme_key = (("account", "acme"), ("installation", "4242"))
     assert 590 <= got[("ghsync_seconds_since_last_sync", acme_key)] < 700
     assert ("ghsync_seconds_since_last_sync", (("account", "beta"), ("installation", "4343"))) \
