@@ -95,6 +95,8 @@ class IngestionJobAdmin(ReadOnlyAdmin):
         "progress_current",
         "progress_total",
         "events_ingested",
+        "rest_requests",
+        "graphql_points",
         "attempts",
         "created_at",
         "finished_at",

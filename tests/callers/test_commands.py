@@ -135,6 +135,8 @@ def _finish_job_soon(job_id: int, status: str) -> threading.Thread:
                 status=status,
                 progress_current=2,
                 events_ingested=30,
+                rest_requests=14,
+                graphql_points=1,
                 error="Job timed out" if status == JobStatus.FAILED else None,
             )
         finally:
@@ -164,7 +166,9 @@ def test_sync_wait_shows_progress_until_the_job_ends() -> None:
     progress = err.getvalue().splitlines()
     assert "acme (7001) [------------------------] 0/2 repositories, 0 events, pending" in progress
     assert any("1/2 repositories, 12 events, running acme/repo-1" in line for line in progress)
-    assert progress[-1] == "acme (7001): completed, 2/2 repositories, 30 events"
+    assert progress[-1] == (
+        "acme (7001): completed, 2/2 repositories, 30 events, 14 REST requests, 1 GraphQL point"
+    )
     assert "Sync started" in out.getvalue()
 
 

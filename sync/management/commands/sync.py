@@ -48,7 +48,8 @@ def final_line(job: IngestionJob, label: str) -> str:
     if job.status == JobStatus.COMPLETED:
         text = (
             f"{label}: completed, {job.progress_current}/{job.progress_total} repositories, "
-            f"{job.events_ingested} events"
+            f"{job.events_ingested} events, {plural(job.rest_requests, 'REST request')}, "
+            f"{plural(job.graphql_points, 'GraphQL point')}"
         )
         if job.failures:
             text += f", {len(job.failures)} failed"
