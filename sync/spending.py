@@ -10,10 +10,13 @@ def budget_per_1000_events(
     *, rest_requests: int, graphql_points: int, events_ingested: int
 ) -> float | None:
     """(REST requests + GraphQL points) * 1,000 / events stored; None when the job
-    stored no event (a figure per nothing would be infinite, or a misleading 0)."""
-    if events_ingested <= 0:
+    stored no event (a figure per nothing would be infinite, or a misleading 0), and
+    when it spent nothing it counted: storing an event takes at least one answered
+    request, so that is a job finished before the counters existed, not a free one."""
+    spent = rest_requests + graphql_points
+    if events_ingested <= 0 or spent <= 0:
         return None
-    return (rest_requests + graphql_points) * 1000 / events_ingested
+    return spent * 1000 / events_ingested
 
 
 def budget_per_1000_events_text(

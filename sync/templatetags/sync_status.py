@@ -174,7 +174,8 @@ def job_error_text(job: IngestionJob) -> str:
 @register.filter
 def budget_per_1000(job: IngestionJob) -> str:
     """A finished job's REST requests plus GraphQL points per 1,000 events stored; "—"
-    while it runs or when it stored nothing."""
+    while it runs, when it stored nothing, or when it counted no spend (a job finished
+    before the counters existed)."""
     if job.is_active:
         return NO_FIGURE
     return budget_per_1000_events_text(

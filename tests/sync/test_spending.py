@@ -14,7 +14,6 @@ from sync.spending import budget_per_1000_events, budget_per_1000_events_text
         (30, 12, 840, 50.0),
         (1, 0, 1, 1000.0),
         (0, 1, 3, 1000 / 3),
-        (0, 0, 500, 0.0),  # nothing spent (all 304s) for what was stored
         (5000, 0, 2, 2_500_000.0),
     ],
 )
@@ -43,7 +42,6 @@ def test_no_events_stored_has_no_figure(events: int) -> None:
         (30, 12, 840, "50.0"),
         (0, 1, 3, "333.3"),
         (5000, 0, 2, "2,500,000.0"),
-        (0, 0, 10, "0.0"),
     ],
 )
 def test_the_figure_as_the_page_shows_it(rest: int, points: int, events: int, text: str) -> None:
@@ -52,4 +50,12 @@ def test_the_figure_as_the_page_shows_it(rest: int, points: int, events: int, te
             rest_requests=rest, graphql_points=points, events_ingested=events
         )
         == text
+    )
+
+
+def test_a_job_that_counted_no_spend_has_no_figure_rather_than_a_free_one() -> None:
+    # Jobs finished before the counters existed read 0 and 0; no stored event is free.
+    assert budget_per_1000_events(rest_requests=0, graphql_points=0, events_ingested=500) is None
+    assert (
+        budget_per_1000_events_text(rest_requests=0, graphql_points=0, events_ingested=500) == "—"
     )
