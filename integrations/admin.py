@@ -43,6 +43,7 @@ class InstallationAdmin(ReadOnlyAdmin):
         "sync_status",
         "last_synced_at",
         "rate_limit_remaining",
+        "graphql_remaining",
         "blocked_until",
     ]
     list_filter = ["status", "sync_status"]
