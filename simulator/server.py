@@ -421,20 +421,28 @@ class SimulatorServer:
         if fault is not None:
             reply = routes.Reply(fault or 502, {"message": "Server Error"})
         elif self._secondary():
-            reply = routes.Reply(
-                403,
-                {
-                    "message": SECONDARY_MESSAGE,
-                    "documentation_url": "https://docs.github.com/graphql",
-                },
-                {"retry-after": str(self.secondary_retry_after)},
-            )
+            with self._lock:
+                budget_headers = self.graphql.budgets.get(installation_id).headers()
+            reply = self._secondary_reply(budget_headers, "https://docs.github.com/graphql")
         else:
             installation = self.dataset.installations[installation_id]
             answer = self.graphql.answer(self.dataset, installation, base, body)
             reply = routes.Reply(answer.status, answer.body, answer.headers)
         self._count(template, installation_id, reply.status)
         return reply
+
+    def _secondary_reply(self, budget_headers: dict[str, str], docs: str) -> routes.Reply:
+        """A secondary limit, REST or GraphQL alike: 403 or 429, with or without
+        retry-after, sometimes without the x-ratelimit-* headers (SPEC §12); the message
+        names a secondary rate limit."""
+        with self._lock:
+            status, retry_after = self.secondary_status, self.secondary_retry_after
+            headers = dict(budget_headers) if self.secondary_rate_headers else {}
+        if retry_after >= 0:
+            headers["retry-after"] = str(retry_after)
+        return routes.Reply(
+            status, {"message": SECONDARY_MESSAGE, "documentation_url": docs}, headers
+        )
 
     def _answer(
         self,
@@ -458,21 +466,9 @@ class SimulatorServer:
             resources = {"core": rate, "graphql": self.graphql.rate_limit(installation_id)}
             return routes.Reply(200, {"resources": resources, "rate": rate}, rate_headers)
         if self._secondary():
-            # GitHub's secondary limits come as 403 or 429, with or without retry-after,
-            # sometimes without the x-ratelimit-* headers (SPEC §12); the message names
-            # a secondary rate limit.
             with self._lock:
-                rate_headers = self.budgets.get(installation_id).headers()
-                status, retry_after = self.secondary_status, self.secondary_retry_after
-                if not self.secondary_rate_headers:
-                    rate_headers = {}
-            if retry_after >= 0:
-                rate_headers["retry-after"] = str(retry_after)
-            return routes.Reply(
-                status,
-                {"message": SECONDARY_MESSAGE, "documentation_url": "https://docs.github.com/rest"},
-                rate_headers,
-            )
+                budget_headers = self.budgets.get(installation_id).headers()
+            return self._secondary_reply(budget_headers, "https://docs.github.com/rest")
         try:
             with self.dataset.lock:
                 reply = handler(self.dataset, req, *args)
