@@ -192,6 +192,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- GitHub ---------------------------------------------------------------------------
 GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+# Derived from GITHUB_API_URL when unset: `{api}/graphql`; `https://HOST/api/graphql` on GHES.
+GITHUB_GRAPHQL_URL = env_str("GITHUB_GRAPHQL_URL").rstrip("/") or None
 GITHUB_APP_ID = env_str("GITHUB_APP_ID") or None
 GITHUB_APP_PRIVATE_KEY = env_str("GITHUB_APP_PRIVATE_KEY").replace("\\n", "\n") or None
 GITHUB_APP_PRIVATE_KEY_PATH = env_str("GITHUB_APP_PRIVATE_KEY_PATH") or None

@@ -16,6 +16,7 @@ import requests
 from django.conf import settings
 
 from integrations.github.errors import AuthenticationFailed, GitHubNotConfigured
+from integrations.github.graphql import graphql_url as graphql_endpoint
 from integrations.github.pagination import Page, follow_links, page_from
 from integrations.github.transport import (
     RateLimit,
@@ -56,8 +57,11 @@ class GitHubApp:
         session: requests.Session | None = None,
         max_retries: int = 3,
         backoff_base: float = 0.5,
+        graphql_url: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # GitHub's GraphQL endpoint: set (GITHUB_GRAPHQL_URL), or derived from the REST base.
+        self.graphql_url = (graphql_url or "").rstrip("/") or graphql_endpoint(self.base_url)
         self.app_id = str(app_id)
         self._private_key = private_key
         # Tokens are cached per signing key too: a token another key obtained (a rotated
@@ -155,7 +159,7 @@ class GitHubApp:
             _token_cache.pop(self._cache_key(installation_id), None)
 
 
-_apps: dict[tuple[str, str, str], GitHubApp] = {}
+_apps: dict[tuple[str, str, str, str], GitHubApp] = {}
 _apps_lock = threading.Lock()
 
 
@@ -183,11 +187,15 @@ def app_from_settings() -> GitHubApp:
         )
     if "PRIVATE KEY" not in private_key:
         raise GitHubNotConfigured("the GitHub App private key is not a PEM private key")
-    cache_key = (str(base_url), str(app_id), private_key)
+    graphql_url = getattr(settings, "GITHUB_GRAPHQL_URL", None) or None
+    cache_key = (str(base_url), str(app_id), private_key, str(graphql_url))
     with _apps_lock:
         app = _apps.get(cache_key)
         if app is None:
             app = _apps[cache_key] = GitHubApp(
-                base_url=str(base_url), app_id=app_id, private_key=private_key
+                base_url=str(base_url),
+                app_id=app_id,
+                private_key=private_key,
+                graphql_url=graphql_url,
             )
     return app

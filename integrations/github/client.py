@@ -21,17 +21,22 @@ from integrations.github.errors import (
     AuthenticationFailed,
     GitHubError,
     GitHubNotConfigured,
+    GraphQLUnavailable,
     RateLimited,
     RateLimitKind,
     RepositoryUnavailable,
     TransientError,
 )
+from integrations.github.graphql import GraphQLResult, rate_limit_error, result_of
 from integrations.github.pagination import Page, PendingPage, follow_links, page_from
 from integrations.github.transport import (
+    SECONDARY_DEFAULT_WAIT,
     RateLimit,
     Timeout,
     Transport,
+    json_body,
     message_of,
+    now_utc,
     path_of,
     raise_for_error,
 )
@@ -43,6 +48,8 @@ __all__ = [
     "GitHubClient",
     "GitHubError",
     "GitHubNotConfigured",
+    "GraphQLResult",
+    "GraphQLUnavailable",
     "Page",
     "PendingPage",
     "RateLimit",
@@ -74,7 +81,8 @@ class GitHubClient:
     ) -> None:
         self.app = app
         self.installation_id = int(installation_id)
-        self.last_rate_limit: RateLimit | None = None
+        self.last_rate_limit: RateLimit | None = None  # the REST (`core`) budget
+        self.last_graphql_rate_limit: RateLimit | None = None  # the GraphQL points
         self.last_elapsed: float | None = None  # seconds the last get_page took
         self._transport = Transport(
             session=app.transport.session,
@@ -134,6 +142,66 @@ class GitHubClient:
             self.last_elapsed = time.monotonic() - started
             raise_for_error(response, "GET", path)
             return page_from(response, token_scope(token))
+
+    def graphql(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        max_retries: int | None = None,
+    ) -> GraphQLResult:
+        """One GraphQL query as the installation (SPEC §5a): one token refresh on 401;
+        `RateLimited` for a spent points budget (HTTP 200, `RATE_LIMITED`) or a secondary
+        limit; `GraphQLUnavailable` when the endpoint answers 404; `TransientError`
+        after `max_retries` retries of a 5xx or a timeout (0: the caller halves its page
+        and asks again). Errors beside the data (a repository not found) are the
+        caller's to read in the result."""
+        url = self.app.graphql_url
+        path = path_of(url)
+        refreshed = False
+        started = time.monotonic()
+        while True:
+            token = self.app.installation_token(self.installation_id, force_refresh=refreshed)
+            response = self._transport.send(
+                "POST",
+                url,
+                authorization=f"bearer {token}",
+                json={"query": query, "variables": variables or {}},
+                max_retries=max_retries,
+            )
+            rate_limit = RateLimit.from_headers(response.headers)
+            if rate_limit is not None:
+                self.last_graphql_rate_limit = rate_limit
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                continue
+            self.last_elapsed = time.monotonic() - started
+            if response.status_code == 404:
+                raise GraphQLUnavailable(
+                    f"POST {path} -> 404: {message_of(response) or 'not found'}",
+                    method="POST",
+                    path=path,
+                    status=404,
+                )
+            raise_for_error(response, "POST", path)
+            body = json_body(response)
+            if rate_limit_error(body):
+                now = now_utc()
+                reset_at = rate_limit.reset_at if rate_limit and rate_limit.reset_at else None
+                raise RateLimited(
+                    reset_at if reset_at and reset_at > now else now + SECONDARY_DEFAULT_WAIT,
+                    "primary",
+                    rate_limit,
+                    method="POST",
+                    path=path,
+                    status=200,
+                )
+            try:
+                return result_of(body)
+            except ValueError as exc:
+                raise GitHubError(
+                    f"POST {path} -> {response.status_code}: {exc}", method="POST", path=path
+                ) from exc
 
     def get_page_later(self, url_or_path: str, *, etag: str | None = None) -> PendingPage:
         """Start `get_page(url_or_path, etag=etag)` in a background thread and return at

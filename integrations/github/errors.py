@@ -14,6 +14,7 @@ __all__ = [
     "AuthenticationFailed",
     "GitHubError",
     "GitHubNotConfigured",
+    "GraphQLUnavailable",
     "RateLimitKind",
     "RateLimited",
     "RepositoryUnavailable",
@@ -79,3 +80,7 @@ class RepositoryUnavailable(GitHubError):
 
 class AuthenticationFailed(GitHubError):
     """A 401 that survived a token refresh, or GitHub refused to create a token."""
+
+
+class GraphQLUnavailable(GitHubError):
+    """The GraphQL endpoint is not there (404): an API that serves REST only."""

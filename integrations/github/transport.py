@@ -235,11 +235,13 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         etag: str | None = None,
         if_modified_since: str | None = None,
+        json: Any = None,
         max_retries: int | None = None,
         backoff_base: float | None = None,
     ) -> requests.Response:
         """Send one logical request; retry 5xx, timeouts, connection errors (a reset
-        mid-body included) and truncated JSON bodies, then raise TransientError."""
+        mid-body included) and truncated JSON bodies, then raise TransientError.
+        `json` is a body to POST (GraphQL)."""
         retries = self.max_retries if max_retries is None else max_retries
         base = self.backoff_base if backoff_base is None else backoff_base
         headers = {
@@ -257,7 +259,7 @@ class Transport:
             started = time.monotonic()
             try:
                 response = self.session.request(
-                    method, url, params=params, headers=headers, timeout=self.timeout
+                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
                 )
             except BROKEN_BODY as exc:
                 log.debug(
