@@ -198,6 +198,9 @@ class Repository(models.Model):
     archived = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # GitHub's `pushed_at` when the commits were last read: the change check (SPEC §5)
+    # reads them again only after another push.
+    pushed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
     last_error_kind = models.CharField(  # noqa: DJ001 - NULL means "no error"
         max_length=16, choices=ErrorKind.choices, null=True, blank=True

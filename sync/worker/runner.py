@@ -27,12 +27,14 @@ from integrations.github.client import (
     GitHubClient,
     GitHubError,
     GitHubNotConfigured,
+    GraphQLUnavailable,
     RateLimit,
     RateLimited,
     RepositoryUnavailable,
     TransientError,
     client_from_settings,
 )
+from integrations.github.graphql import CHANGES_PER_QUERY
 from integrations.models import (
     ErrorKind,
     EventKind,
@@ -53,10 +55,13 @@ from sync.worker.endings import (
     job_release_slice,
     job_retry_later,
 )
+from sync.worker.graphql_streams import GraphQLRepositoryReader, changes
 from sync.worker.lease import (
     Lease,
     LeaseLost,
     budget_record,
+    budget_spent,
+    budget_stored,
     job_claim,
     job_locked,
     job_write,
@@ -154,12 +159,24 @@ class _JobRunner:
         self.claimed_at = claimed_at
         self.events_ingested = job.events_ingested
         self.stored_budget = _stored_budget(self.installation, claimed_at)
+        self.stored_graphql_budget = budget_stored(self.installation, "graphql", claimed_at)
         self.keeps_reserve = job.keeps_reserve
         self.deadline = time.monotonic() + settings.SYNC_SLICE_SECONDS
         self.requests = 0
+        # Spent since the last page written (added to the job's figures with it).
+        self.rest_requests = 0
+        self.graphql_points = 0
+        self.graphql = settings.SYNC_GRAPHQL != "off"  # SPEC §5a
         self.client: GitHubClient | None = None
         # How far back a stream never read before starts: the installation's own depth.
         self.backfill_days = self.installation.backfill_days or settings.SYNC_BACKFILL_DAYS
+
+    @property
+    def last_graphql_rate_limit(self) -> RateLimit | None:
+        """The GraphQL points left: from the last answer, else as recorded."""
+        if self.client is not None and self.client.last_graphql_rate_limit is not None:
+            return self.client.last_graphql_rate_limit
+        return self.stored_graphql_budget
 
     @property
     def last_rate_limit(self) -> RateLimit | None:
@@ -172,6 +189,13 @@ class _JobRunner:
     def run(self) -> Outcome:
         self._started()
         try:
+            return self._run()
+        finally:
+            if self.client is not None and self.client.last_graphql_rate_limit is not None:
+                budget_record(self.installation.pk, self.client.last_graphql_rate_limit)
+
+    def _run(self) -> Outcome:
+        try:
             try:
                 self.client = client_from_settings(self.installation.github_id)
                 self._repositories()
@@ -179,7 +203,7 @@ class _JobRunner:
                 self._block(pause.until, BUDGET_RESERVE)
                 return Outcome.BLOCKED
             except RateLimited as exc:
-                if exc.rate_limit is not None:
+                if exc.rate_limit is not None and exc.rate_limit.resource != "graphql":
                     self.stored_budget = exc.rate_limit
                 margin = RESET_MARGIN if exc.kind == "primary" else timedelta(0)
                 self._block(exc.reset_at + margin, f"{exc.kind}_rate_limit")
@@ -260,7 +284,25 @@ class _JobRunner:
                 cursor = self._skip_repository(cursor)
                 continue
             try:
-                self._read_repository(repository, cursor)
+                if self._checks_changes(cursor) and cursor.repo_index >= cursor.planned_to:
+                    self._check_changes(cursor, repository_ids)
+                streams = (
+                    cursor.plan.get(str(repository.pk)) if self._checks_changes(cursor) else None
+                )
+                if streams == []:
+                    cursor = self._unchanged_repository(repository, cursor)
+                    continue
+                self._read_repository(repository, cursor, streams)
+            except GraphQLUnavailable:
+                if settings.SYNC_GRAPHQL == "on":
+                    raise
+                log.warning(
+                    "sync.graphql.unavailable",
+                    message="GitHub's GraphQL API answered 404: this run reads through REST",
+                )
+                cursor = cursor.restart()
+                cursor.rest_only, cursor.plan, cursor.pushed, cursor.planned_to = True, {}, {}, 0
+                continue
             except (RateLimited, TransientError, AuthenticationFailed, GitHubNotConfigured):
                 raise
             except GitHubError as exc:  # 404 gone, 403 no access, 451, other 4xx
@@ -272,11 +314,81 @@ class _JobRunner:
                 log.exception("sync.repository.unexpected_error", repository=repository.full_name)
                 cursor = self._fail_repository(repository, cursor, exc)
                 continue
-            cursor = Cursor.for_repository(cursor.repo_index + 1)
+            cursor = cursor.following()
 
-    def _read_repository(self, repository: Repository, cursor: Cursor) -> None:
+    # ----------------------------------------------------------------- change check
+
+    def _uses_graphql(self, cursor: Cursor) -> bool:
+        return self.graphql and not cursor.rest_only
+
+    def _checks_changes(self, cursor: Cursor) -> bool:
+        """A regular sync asks GraphQL which repositories have news; a full one re-reads
+        everything (SPEC §5)."""
+        return self._uses_graphql(cursor) and not self.job.full
+
+    def _check_changes(self, cursor: Cursor, repository_ids: list[int]) -> None:
+        """The change check for the next 100 repositories of the snapshot; its answer
+        rides in the cursor, written with the next page."""
         assert self.client is not None
-        reader = RepositoryReader(
+        self._still_active()
+        self._before_request()
+        batch = repository_ids[cursor.repo_index : cursor.repo_index + CHANGES_PER_QUERY]
+        found = {r.pk: r for r in Repository.objects.filter(pk__in=batch, is_active=True)}
+        repositories = [found[pk] for pk in batch if pk in found]
+        plan, pushed, points = changes(self.client, repositories)
+        self.requests += 1
+        self.graphql_points += points
+        cursor.plan, cursor.pushed = plan, pushed
+        cursor.planned_to = cursor.repo_index + len(batch)
+        with transaction.atomic():  # a slice ending now does not ask again
+            job_write(self.lease, checkpoint=cursor.to_json(), **self._spent())
+        log.info(
+            "sync.changes.checked",
+            repositories=len(repositories),
+            with_news=sum(1 for streams in plan.values() if streams),
+            points=points,
+        )
+
+    def _unchanged_repository(self, repository: Repository, cursor: Cursor) -> Cursor:
+        """Nothing new since the repository's last sync (the change check says so):
+        nothing to read, and it counts as synced now."""
+        following = cursor.following()
+        with transaction.atomic():
+            Repository.objects.filter(pk=repository.pk).update(
+                last_error=None,
+                last_error_kind=None,
+                last_error_status=None,
+                last_synced_at=self.job.started_at,
+                updated_at=timezone.now(),
+                **_pushed(cursor, repository),
+            )
+            job_write(
+                self.lease,
+                checkpoint=following.to_json(),
+                progress_current=following.repo_index,
+                **self._spent(),
+            )
+        self._progress(following.repo_index)
+        return following
+
+    def _spent(self) -> dict[str, Any]:
+        """The budget spent since the last write, as increments of the job's figures."""
+        fields = budget_spent(rest_requests=self.rest_requests, graphql_points=self.graphql_points)
+        self.rest_requests = self.graphql_points = 0
+        return fields
+
+    # ----------------------------------------------------------------- reading
+
+    def _read_repository(
+        self, repository: Repository, cursor: Cursor, streams: list[str] | None = None
+    ) -> None:
+        assert self.client is not None
+        reader_class: type[RepositoryReader] = RepositoryReader
+        extra: dict[str, Any] = {}
+        if self._uses_graphql(cursor):
+            reader_class, extra = GraphQLRepositoryReader, {"streams": streams}
+        reader = reader_class(
+            **extra,
             client=self.client,
             repository=repository,
             states={state.stream: state for state in repository.streams.all()},
@@ -292,6 +404,10 @@ class _JobRunner:
                     self._before_request()
                 step = reader.step(cursor)
                 self.requests += int(step.requested)
+                if step.points:
+                    self.graphql_points += step.points
+                elif step.requested:
+                    self.rest_requests += 1
                 self._prefetch(reader, step.cursor)
                 self._commit(repository, step)
         finally:
@@ -301,7 +417,7 @@ class _JobRunner:
         """Start the next request while this page is written, when it is one the next
         step makes anyway and the run would make it now: within the budget reserve and
         the time slice (so a prefetched page is always used, never wasted)."""
-        if not settings.SYNC_PREFETCH:
+        if not settings.SYNC_PREFETCH or reader.prefetching:  # one request at a time
             return
         assert self.client is not None
         elapsed = self.client.last_elapsed
@@ -330,17 +446,23 @@ class _JobRunner:
             raise _SliceOver
 
     def _reserve_reached(self) -> datetime | None:
-        """When the remaining budget is below the job's floor (the minimum, plus the cron
-        reserve for a job cron started): the time to wait until."""
-        budget = self.last_rate_limit
-        if budget is None or budget.remaining is None or budget.reset_at is None:
-            return None
-        floor = budget_floor(
-            keeps_reserve=self.keeps_reserve, limit=budget.limit, config=policy_config()
-        )
-        if budget.remaining < floor and budget.reset_at + RESET_MARGIN > timezone.now():
-            return budget.reset_at + RESET_MARGIN
-        return None
+        """When a remaining budget (REST, or GraphQL when the run spends it) is below the
+        job's floor (the minimum, plus the cron reserve for a job cron started): the
+        time to wait until."""
+        budgets = [self.last_rate_limit]
+        if self.graphql:
+            budgets.append(self.last_graphql_rate_limit)
+        waits = []
+        now = timezone.now()
+        for budget in budgets:
+            if budget is None or budget.remaining is None or budget.reset_at is None:
+                continue
+            floor = budget_floor(
+                keeps_reserve=self.keeps_reserve, limit=budget.limit, config=policy_config()
+            )
+            if budget.remaining < floor and budget.reset_at + RESET_MARGIN > now:
+                waits.append(budget.reset_at + RESET_MARGIN)
+        return max(waits) if waits else None
 
     def _slice_over(self) -> bool:
         return bool(self.requests) and time.monotonic() >= self.deadline
@@ -362,10 +484,11 @@ class _JobRunner:
                 "events_ingested": F("events_ingested") + written,
                 "current_repository": repository.full_name,
                 "attempts": 0,
+                **self._spent(),
             }
             if finished:
                 self._store_streams(repository, cursor)
-                fields["checkpoint"] = Cursor.for_repository(cursor.repo_index + 1).to_json()
+                fields["checkpoint"] = cursor.following().to_json()
                 fields["progress_current"] = cursor.repo_index + 1
             else:
                 fields["checkpoint"] = cursor.to_json()
@@ -396,6 +519,7 @@ class _JobRunner:
             last_error_status=None,
             last_synced_at=self.job.started_at,
             updated_at=timezone.now(),
+            **_pushed(cursor, repository),
         )
 
     def _record_budget(self) -> None:
@@ -412,7 +536,7 @@ class _JobRunner:
 
     def _skip_repository(self, cursor: Cursor) -> Cursor:
         """A repository removed from the installation since the snapshot: nothing to read."""
-        following = Cursor.for_repository(cursor.repo_index + 1)
+        following = cursor.following()
         with transaction.atomic():
             job_write(
                 self.lease, checkpoint=following.to_json(), progress_current=following.repo_index
@@ -424,7 +548,7 @@ class _JobRunner:
         """Record the repository's failure on the job and the repository; go on. GitHub
         refusing the repository, or anything unexpected (kind `internal`, a short
         message; the traceback was logged once by the caller)."""
-        following = Cursor.for_repository(cursor.repo_index + 1)
+        following = cursor.following()
         if isinstance(exc, GitHubError):
             error = str(exc)
             status: int | None = exc.status
@@ -458,6 +582,9 @@ class _JobRunner:
                     "updated_at",
                 ]
             )
+            spent = self._spent()
+            if spent:
+                job_write(self.lease, **spent)
             Repository.objects.filter(pk=repository.pk).update(
                 last_error=error,
                 last_error_kind=kind,
@@ -474,6 +601,13 @@ class _JobRunner:
         )
         self._progress(following.repo_index)
         return following
+
+
+def _pushed(cursor: Cursor, repository: Repository) -> dict[str, Any]:
+    """GitHub's `pushedAt` from the change check, stored once the repository is read: a
+    later check reads its commits again only after another push."""
+    pushed = parse_github_time(cursor.pushed.get(str(repository.pk)))
+    return {"pushed_at": pushed} if pushed is not None else {}
 
 
 def _relaxed_commit() -> None:

@@ -113,6 +113,20 @@ class Cursor:
     pull_shas: dict[str, list[str]] = field(default_factory=dict)
     pr_commits: int = 0  # commits read so far from the current pull request's list
     walking: bool = False  # reading the commits list from the current PR's head
+    # GraphQL (SPEC §5a): the current stream's end cursor, and its page size (halved
+    # after a timeout or a 502, back to full at the next stream).
+    after: str | None = None
+    page_size: int = PER_PAGE
+    # Comments past the first 100 of an issue or pull request: the REST comments list
+    # is read for the repository too.
+    comments_overflow: bool = False
+    # Job-wide, carried from repository to repository (`following`): the change check's
+    # answer (repository pk -> the streams with news), how far it reaches in the
+    # snapshot, and REST only for the rest of the run (GraphQL answered 404).
+    plan: dict[str, list[str]] = field(default_factory=dict)
+    pushed: dict[str, str] = field(default_factory=dict)  # pk -> GitHub's `pushedAt`
+    planned_to: int = 0
+    rest_only: bool = False
     # Finished streams of this repository: {"etag", "etag_url", "hwm"}, stored at its end.
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     finished: bool = False  # every stream of the repository has been read
@@ -131,11 +145,33 @@ class Cursor:
         data["merged_prs"] = list(self.merged_prs)
         data["pull_shas"] = {k: list(v) for k, v in self.pull_shas.items()}
         data["done"] = {stream: dict(state) for stream, state in self.done.items()}
+        data["plan"] = {pk: list(streams) for pk, streams in self.plan.items()}
+        data["pushed"] = dict(self.pushed)
         return data
 
     @classmethod
     def for_repository(cls, repo_index: int) -> Cursor:
         return cls(repo_index=repo_index)
+
+    def following(self) -> Cursor:
+        """The start of the next repository, keeping what holds for the whole job."""
+        return Cursor(
+            repo_index=self.repo_index + 1,
+            plan=self.plan,
+            pushed=self.pushed,
+            planned_to=self.planned_to,
+            rest_only=self.rest_only,
+        )
+
+    def restart(self) -> Cursor:
+        """The start of this repository again, keeping what holds for the whole job."""
+        return Cursor(
+            repo_index=self.repo_index,
+            plan=self.plan,
+            pushed=self.pushed,
+            planned_to=self.planned_to,
+            rest_only=self.rest_only,
+        )
 
     def next_stream(self) -> None:
         """Move to the start of the following stream (or mark the repository done)."""
@@ -151,6 +187,8 @@ class Cursor:
         self.pr_index = 0
         self.pr_commits = 0
         self.walking = False
+        self.after = None
+        self.page_size = PER_PAGE
         if position + 1 >= len(STREAMS):
             self.finished = True
         else:
@@ -175,6 +213,7 @@ class Step:
     # Commit SHA -> keys to merge into that commit event's stored `data` (a merged pull
     # request's `merge_of` on its merge_commit_sha).
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    points: int = 0  # GraphQL points the step's query cost (0: a REST request or none)
 
 
 class RepositoryReader:
@@ -346,7 +385,9 @@ class RepositoryReader:
         return self._listing_page(cursor, page)
 
     def _listing_page(self, cursor: Cursor, page: Page) -> Step:
-        notes = _merge_notes(page.items) if cursor.stream == Stream.PULLS else {}
+        notes: dict[str, dict[str, Any]] = {}
+        if cursor.stream == Stream.PULLS:
+            notes = _merge_notes(_updated_since(page.items, cursor.since))
         events, stop = self._map_listing(cursor, page)
         if cursor.superset and not stop:
             stop = self._below_since(cursor, page)
@@ -383,12 +424,14 @@ class RepositoryReader:
                 events.append(commit_event(item))
                 cursor.see(_committer_date(item))
             elif stream == Stream.PULLS:
+                updated = parse_github_time(item.get("updated_at"))
+                if updated is None or updated < since:
+                    # Sorted by update: this one and the rest have no event in the window.
+                    stop = True
+                    break
                 events.extend(pull_request_events(item))
                 cursor.see(item.get("updated_at"))
                 self._collect_pull(cursor, item, since)
-                updated = parse_github_time(item.get("updated_at"))
-                if updated is not None and updated < since:
-                    stop = True
             elif stream == Stream.ISSUES:
                 events.extend(issue_events(item))
                 cursor.see(item.get("updated_at"))
@@ -500,6 +543,19 @@ def _merge_notes(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if item.get("merged_at") and sha:
             notes[str(sha)] = {"merge_of": int(item["number"])}
     return notes
+
+
+def _updated_since(items: list[dict[str, Any]], since: str | None) -> list[dict[str, Any]]:
+    """The items updated at or after `since` (a list sorted by update, newest first, is
+    cut there: what lies below has no event in the window)."""
+    floor = parse_github_time(since)
+    kept = []
+    for item in items:
+        updated = parse_github_time(item.get("updated_at"))
+        if floor is not None and (updated is None or updated < floor):
+            break
+        kept.append(item)
+    return kept
 
 
 def _committer_date(item: dict[str, Any]) -> str | None:

@@ -41,3 +41,11 @@ def fast_settings(settings: SettingsWrapper) -> SettingsWrapper:
     settings.SYNC_MAX_ATTEMPTS = 5
     settings.SYNC_MIN_BUDGET = 100
     return settings
+
+
+@pytest.fixture
+def rest_only(settings: SettingsWrapper) -> SettingsWrapper:
+    """`SYNC_GRAPHQL=off`: the REST path alone, for tests of its own mechanics (requests
+    counted, ETags and 304s, the REST budget and its reserve)."""
+    settings.SYNC_GRAPHQL = "off"
+    return settings

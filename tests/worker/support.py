@@ -107,7 +107,7 @@ def time_passes_until_unblocked(job_id: int, *, sim: RunningSimulator | None = N
     if wait > timedelta(0):
         shifted = {
             field: getattr(job.installation, field) - wait
-            for field in ("blocked_until", "rate_limit_reset_at")
+            for field in ("blocked_until", "rate_limit_reset_at", "graphql_reset_at")
             if getattr(job.installation, field) is not None
         }
         Installation.objects.filter(pk=job.installation_id).update(**shifted)
@@ -118,6 +118,12 @@ def time_passes_until_unblocked(job_id: int, *, sim: RunningSimulator | None = N
             if budget["reset"] <= until.timestamp():
                 server.set_budget(
                     github_id, remaining=budget["limit"], reset_in=server.budgets.window_seconds
+                )
+        points = server.graphql
+        for github_id, budget in points.budgets.summary().items():
+            if budget["reset"] <= until.timestamp():
+                points.set_budget(
+                    github_id, remaining=budget["limit"], reset_in=points.budgets.window_seconds
                 )
 
 

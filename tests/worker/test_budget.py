@@ -14,7 +14,8 @@ from integrations.github.client import app_from_settings
 from integrations.models import StreamState
 from tests.worker.support import World, stored_events, sync_once
 
-pytestmark = pytest.mark.django_db
+# REST mechanics (requests, ETags, the REST budget): the GraphQL path is switched off.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rest_only")]
 
 StartWorld = Callable[..., World]
 ALL_KINDS = (

@@ -21,7 +21,8 @@ from tests.worker.support import (
     time_passes_until_unblocked,
 )
 
-pytestmark = pytest.mark.django_db
+# REST mechanics (requests, ETags, the REST budget): the GraphQL path is switched off.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rest_only")]
 
 StartWorld = Callable[..., World]
 LATENCY_MS = 20

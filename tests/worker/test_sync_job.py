@@ -79,6 +79,7 @@ def test_full_backfill_stores_exactly_the_expected_events(
     assert completed["failed_repositories"] == 0 and completed["duration_ms"] >= 0
 
 
+@pytest.mark.usefixtures("rest_only")
 def test_resync_with_nothing_changed_spends_only_the_empty_repositorys_request(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
@@ -159,6 +160,7 @@ def test_sync_after_new_activity_picks_it_up_and_updates_an_edited_comment(
     assert job.events_ingested >= len(new)
 
 
+@pytest.mark.usefixtures("rest_only")
 @pytest.mark.parametrize("limit_status", [403, 429])
 def test_primary_rate_limit_blocks_the_job_until_the_reset_and_it_resumes_exactly(
     start_world: StartWorld, fast_settings: Any, limit_status: int
@@ -182,6 +184,7 @@ def test_primary_rate_limit_blocks_the_job_until_the_reset_and_it_resumes_exactl
     assert installation.blocked_until is None and job.blocked_until is None
 
 
+@pytest.mark.usefixtures("rest_only")
 def test_job_is_blocked_with_blocked_until_at_the_reset_and_the_installation_too(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
@@ -208,6 +211,7 @@ def test_job_is_blocked_with_blocked_until_at_the_reset_and_the_installation_too
     assert _run_once(job_id) == Outcome.NOT_CLAIMED
 
 
+@pytest.mark.usefixtures("rest_only")
 def test_budget_reserve_pauses_before_the_limit_requesting_only_while_the_minimum_remains(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
@@ -233,6 +237,7 @@ def test_budget_reserve_pauses_before_the_limit_requesting_only_while_the_minimu
     assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
 
 
+@pytest.mark.usefixtures("rest_only")
 def test_a_job_started_at_exactly_the_minimum_budget_makes_progress_before_it_pauses(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
@@ -255,6 +260,7 @@ def test_a_job_started_at_exactly_the_minimum_budget_makes_progress_before_it_pa
     assert IngestionJob.objects.get(pk=job_id).events_ingested > 0
 
 
+@pytest.mark.usefixtures("rest_only")
 def test_a_cron_job_pauses_at_the_reserve_and_sync_now_lets_it_spend_down_to_the_minimum(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
@@ -294,6 +300,7 @@ def _poison(world: World) -> str:
     raise AssertionError("no repository with comments")
 
 
+@pytest.mark.usefixtures("rest_only")
 def test_an_unexpected_error_fails_that_repository_and_the_job_goes_on(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
@@ -496,6 +503,7 @@ def test_a_later_sync_that_reaches_every_repository_clears_the_partial_error(
     assert get_status(installation, timezone.now()).failed_repositories == ()
 
 
+@pytest.mark.usefixtures("rest_only")
 def test_time_slices_re_enqueue_the_job_which_stays_running_and_ends_exact(
     start_world: StartWorld, fast_settings: Any
 ) -> None:
