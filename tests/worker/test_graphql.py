@@ -20,6 +20,7 @@ from integrations.github import graphql as queries
 from integrations.github.auth import app_from_settings
 from integrations.models import Event, Installation, Repository, StreamState
 from simulator.activity import add_activity
+from simulator.dataset import User
 from simulator.graphql.schema import github_schema
 from sync.models import IngestionJob, JobStatus
 from sync.tasks import process_sync_job
@@ -352,3 +353,48 @@ def test_github_graphql_url_overrides_the_derived_endpoint(
     assert job.graphql_points == 0 and world.expected(1001, job.since) <= stored_events(
         installation
     )
+
+
+def test_an_item_graphql_cannot_serve_fails_its_repository_and_the_job_goes_on(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    """A field GitHub answers with an error beside the data (here a user id past
+    GraphQL's 32-bit `Int`) is a poison item: that repository fails with a short
+    message, never half-stored; the others complete, now and at every later sync."""
+    world = start_world(size="1x3x10")
+    repo = next(r for r in world.sim.dataset.installations[1001].repositories if r.comments)
+    for comment in repo.comments:
+        comment.user = User(login="poison", id=2**40)
+    installation = world.installation()
+
+    job = sync_once(installation, full=True)
+
+    (failure,) = job.failures
+    assert failure["repository"] == repo.full_name and failure["kind"] == "internal"
+    assert "Int cannot represent" in failure["error"] and len(failure["error"]) < 300
+    others = {k for k in world.expected(1001, job.since) if k[0] != repo.full_name}
+    assert others <= stored_events(installation)
+    assert [f["repository"] for f in sync_once(installation, full=True).failures] == [
+        repo.full_name
+    ]
+
+
+def test_time_slices_of_one_query_each_end_with_the_exact_dataset(
+    start_world: StartWorld, fast_settings: Any
+) -> None:
+    """Slices re-enqueue the job after every query: the change check's answer rides in
+    the checkpoint, so no slice asks it twice."""
+    fast_settings.SYNC_SLICE_SECONDS = 0
+    world = start_world(size="1x3x8")
+    installation = world.installation()
+    job_id = start_job(installation)
+
+    outcomes = drive(job_id)
+
+    assert set(outcomes[:-1]) == {Outcome.SLICED} and outcomes[-1] == Outcome.COMPLETED
+    job = IngestionJob.objects.get(pk=job_id)
+    assert world.expected(1001, job.since) <= stored_events(installation)
+    stats = world.sim.server.stats()
+    assert job.graphql_points == _points(world, 1001)
+    # One request a slice: the check was asked once, and every query once.
+    assert len(outcomes) == stats["graphql_requests_total"] + world.spent(1001)
