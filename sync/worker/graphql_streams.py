@@ -71,8 +71,8 @@ from sync.worker.streams import (
     Cursor,
     RepositoryReader,
     Step,
-    _iso,
-    _merge_notes,
+    iso_time,
+    merge_notes,
 )
 
 log = structlog.get_logger(__name__)
@@ -164,7 +164,7 @@ class GraphQLRepositoryReader(RepositoryReader):
     def _start(self, cursor: Cursor) -> datetime:
         """The stream's lower bound, fixed at its first page (as REST's first URL is)."""
         if cursor.since is None:
-            cursor.since = _iso(self.stream_since(cursor.stream))
+            cursor.since = iso_time(self.stream_since(cursor.stream))
         since = parse_github_time(cursor.since)
         assert since is not None
         return since
@@ -179,7 +179,7 @@ class GraphQLRepositoryReader(RepositoryReader):
 
     def _history_step(self, cursor: Cursor) -> Step:
         since = self._start(cursor)
-        result = self._query(cursor, HISTORY, {"since": _iso(since), "after": cursor.after})
+        result = self._query(cursor, HISTORY, {"since": iso_time(since), "after": cursor.after})
         branch = self._repository(result).get("defaultBranchRef")
         history = ((branch or {}).get("target") or {}).get("history")
         events: list[EventData] = []
@@ -214,7 +214,7 @@ class GraphQLRepositoryReader(RepositoryReader):
             events.extend(pull_request_events(item))
             events.extend(self._pull_children(cursor, node, item, since))
         self._page_end(cursor, pulls.get("pageInfo") or {}, stop)
-        return self._step(events, cursor, result, _merge_notes(items))
+        return self._step(events, cursor, result, merge_notes(items))
 
     def _pull_children(
         self, cursor: Cursor, node: Mapping[str, Any], item: dict[str, Any], since: datetime
@@ -262,7 +262,7 @@ class GraphQLRepositoryReader(RepositoryReader):
 
     def _issues_step(self, cursor: Cursor) -> Step:
         since = self._start(cursor)
-        result = self._query(cursor, ISSUES, {"since": _iso(since), "after": cursor.after})
+        result = self._query(cursor, ISSUES, {"since": iso_time(since), "after": cursor.after})
         issues = self._repository(result).get("issues") or {}
         events: list[EventData] = []
         for node in issues.get("nodes") or []:

@@ -86,7 +86,7 @@ READ_TO_END = frozenset({Stream.COMMITS, Stream.ISSUES, Stream.COMMENTS, Stream.
 PER_PULL_STREAMS = frozenset({Stream.REVIEWS, Stream.PULL_COMMITS})
 
 
-def _iso(t: datetime) -> str:
+def iso_time(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -201,7 +201,7 @@ class Cursor:
             return
         current = parse_github_time(self.hwm)
         if current is None or seen > current:
-            self.hwm = _iso(seen)
+            self.hwm = iso_time(seen)
 
 
 @dataclass(frozen=True)
@@ -317,20 +317,25 @@ class RepositoryReader:
     def _first_url(self, stream: str, since: datetime) -> str:
         params: dict[str, Any]
         if stream == Stream.COMMITS:
-            path, params = "/commits", {"since": _iso(since)}
+            path, params = "/commits", {"since": iso_time(since)}
         elif stream == Stream.PULLS:
             path, params = "/pulls", {"state": "all", "sort": "updated", "direction": "desc"}
         elif stream == Stream.ISSUES:
             path = "/issues"
-            params = {"state": "all", "sort": "updated", "direction": "desc", "since": _iso(since)}
+            params = {
+                "state": "all",
+                "sort": "updated",
+                "direction": "desc",
+                "since": iso_time(since),
+            }
         elif stream == Stream.COMMENTS:
             path = "/issues/comments"
-            params = {"sort": "updated", "direction": "desc", "since": _iso(since)}
+            params = {"sort": "updated", "direction": "desc", "since": iso_time(since)}
         else:
             # Newest update first, like the other lists, so that any new or edited comment
             # changes the first page (and a stored ETag can be answered 304).
             path = "/pulls/comments"
-            params = {"sort": "updated", "direction": "desc", "since": _iso(since)}
+            params = {"sort": "updated", "direction": "desc", "since": iso_time(since)}
         params["per_page"] = PER_PAGE
         return f"{self.base}{path}?{urlencode(params)}"
 
@@ -376,7 +381,7 @@ class RepositoryReader:
             # lists); the stored state stays as it is.
             cursor.next_stream()
             return Step([], cursor, page.rate_limit, True)
-        cursor.since = _iso(since)
+        cursor.since = iso_time(since)
         cursor.first_etag, cursor.first_url = page.etag, asked
         cursor.first_scope, cursor.first_last_modified = page.scope, page.last_modified
         cursor.superset = superset
@@ -387,7 +392,7 @@ class RepositoryReader:
     def _listing_page(self, cursor: Cursor, page: Page) -> Step:
         notes: dict[str, dict[str, Any]] = {}
         if cursor.stream == Stream.PULLS:
-            notes = _merge_notes(_updated_since(page.items, cursor.since))
+            notes = merge_notes(_updated_since(page.items, cursor.since))
         events, stop = self._map_listing(cursor, page)
         if cursor.superset and not stop:
             stop = self._below_since(cursor, page)
@@ -469,7 +474,7 @@ class RepositoryReader:
             "etag_url": cursor.first_url or "",
             "etag_scope": cursor.first_scope or "",
             "last_modified": cursor.first_last_modified or "",
-            "hwm": _iso(mark),
+            "hwm": iso_time(mark),
         }
         cursor.next_stream()
 
@@ -533,7 +538,7 @@ class RepositoryReader:
         return Step(events, cursor, page.rate_limit, True)
 
 
-def _merge_notes(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def merge_notes(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """`merge_of` for the commit each merged pull request's merge produced (its
     `merge_commit_sha`: a merge commit, the squash commit or the last rebased one; on
     an unmerged pull request that SHA is GitHub's test merge, not a commit of ours)."""
