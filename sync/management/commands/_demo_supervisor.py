@@ -44,6 +44,7 @@ SIM_SEED = 7
 SIM_SIZE = "3x6x40"
 SIM_WINDOW_SECONDS = 120  # the simulator's rate-limit window: the paused sync resumes soon
 LARGE_BUDGET = 90  # installation 1002 runs out of budget partway through its backfill
+LARGE_POINTS = 18  # ... of both budgets: REST requests and GraphQL points
 DEMO_SENDER = {"id": 424242, "login": "demo-octocat"}
 SMALL, LARGE, DELETED = 1001, 1002, 1003
 
@@ -237,7 +238,10 @@ def run_demo(config: DemoConfig, say: Callable[[str], None]) -> int:
     say("Delivering three signed `installation` webhooks from the simulator ...")
     post_json(
         f"{config.sim_url}/_sim/config",
-        {"budget": {"installation_id": LARGE, "remaining": LARGE_BUDGET}},
+        {
+            "budget": {"installation_id": LARGE, "remaining": LARGE_BUDGET},
+            "graphql_budget": {"installation_id": LARGE, "remaining": LARGE_POINTS},
+        },
     )
     for installation_id in (SMALL, LARGE, DELETED):
         answer = post_json(
