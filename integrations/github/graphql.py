@@ -65,6 +65,7 @@ query History($owner: String!, $name: String!, $since: GitTimestamp!, $first: In
               $after: String) {{
   {_RATE}
   repository(owner: $owner, name: $name) {{
+    pushedAt
     defaultBranchRef {{
       target {{
         ... on Commit {{

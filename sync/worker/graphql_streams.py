@@ -119,6 +119,11 @@ class GraphQLRepositoryReader(RepositoryReader):
     def _wanted(self, cursor: Cursor) -> bool:
         if cursor.stream == Stream.COMMENTS:
             return cursor.comments_overflow  # else read nested in issues and pull requests
+        if cursor.stream == Stream.REVIEW_COMMENTS and not cursor.reviewed:
+            # Every diff comment belongs to a review (GitHub makes a COMMENTED one for a
+            # lone comment), and a new or edited one updates its pull request: none of
+            # the pull requests updated in the window has a review, so none has one.
+            return False
         return self.streams is None or cursor.stream in self.streams
 
     # ----------------------------------------------------------------- queries
@@ -180,7 +185,13 @@ class GraphQLRepositoryReader(RepositoryReader):
     def _history_step(self, cursor: Cursor) -> Step:
         since = self._start(cursor)
         result = self._query(cursor, HISTORY, {"since": iso_time(since), "after": cursor.after})
-        branch = self._repository(result).get("defaultBranchRef")
+        repository = self._repository(result)
+        if cursor.after is None and repository.get("pushedAt"):
+            # The last push as of this read: a later change check reads the commits
+            # again only after another one (a full sync asks no check, so it learns
+            # it here).
+            cursor.pushed[str(self.repository.pk)] = str(repository["pushedAt"])
+        branch = repository.get("defaultBranchRef")
         history = ((branch or {}).get("target") or {}).get("history")
         events: list[EventData] = []
         if history is None:  # an empty repository: no branch, no commits
@@ -224,6 +235,7 @@ class GraphQLRepositoryReader(RepositoryReader):
         number = item["number"]
         events: list[EventData] = []
         reviews = node.get("reviews") or {}
+        cursor.reviewed = cursor.reviewed or bool(reviews.get("nodes"))
         if (reviews.get("pageInfo") or {}).get("hasNextPage"):
             cursor.review_prs.append(number)
         else:

@@ -120,6 +120,7 @@ class Cursor:
     # Comments past the first 100 of an issue or pull request: the REST comments list
     # is read for the repository too.
     comments_overflow: bool = False
+    reviewed: bool = False  # a pull request read through GraphQL has a review
     # Job-wide, carried from repository to repository (`following`): the change check's
     # answer (repository pk -> the streams with news), how far it reaches in the
     # snapshot, and REST only for the rest of the run (GraphQL answered 404).

@@ -177,15 +177,16 @@ def test_graphql_backfill_spends_at_most_a_quarter_of_the_rest_minimum(
     assert (job.rest_requests, job.graphql_points) == (world.spent(1001), _points(world, 1001))
 
 
+@pytest.mark.parametrize("full_backfill", [False, True])
 def test_a_no_change_resync_with_a_fresh_token_spends_no_rest_request_and_one_point(
-    start_world: StartWorld, fast_settings: Any
+    start_world: StartWorld, fast_settings: Any, full_backfill: bool
 ) -> None:
     """An hourly resync after the token expired (so no ETag of the last run can match):
     one change check for the installation's repositories, 2 one-item connections per
     repository (`(3 x 2) ÷ 100`, at least 1 point), and no REST request at all."""
     world = start_world(size="1x3x16")  # repo-2 is empty
     installation = world.installation()
-    sync_once(installation)
+    sync_once(installation, full=full_backfill)  # a full one asks no check: learns pushedAt
     before = stored_events(installation)
     world.sim.server.reset_stats()
     _fresh_token(installation)
