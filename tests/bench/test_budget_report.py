@@ -76,9 +76,10 @@ def test_no_change_resync_allows_one_point_per_100_repositories_and_no_rest_budg
     assert _by_name([row], repositories={"scale": 250})[name]["met"] is True  # ceil(2.5) = 3
     assert _by_name([row], repositories={"scale": 200})[name]["met"] is False
     spent = {**quiet, "budget_spent": 1, "graphql_points": 0}
-    assert _by_name([_row("scale", "ghsync", resync=spent)], repositories={"scale": 300})[name][
-        "met"
-    ] is False
+    assert (
+        _by_name([_row("scale", "ghsync", resync=spent)], repositories={"scale": 300})[name]["met"]
+        is False
+    )
     # The 10-repository second run: one point is the floor of any query, and allowed.
     second = _row("second_run", "ghsync", requests=2, graphql_points=1)
     got = _by_name([second], repositories={"backfill": 10})
@@ -111,23 +112,26 @@ def test_scale_backfill_must_leave_the_cron_reserve_in_each_bucket() -> None:
     assert _by_name([points_over])[name]["met"] is False
 
 
-def test_one_new_event_is_judged_against_the_no_change_resync() -> None:
-    name = "scale: one new event in one repository of 300, ghsync resync"
-    quiet = {"requests": 2, "budget_spent": 0, "graphql_points": 3}
+def test_one_new_event_allows_the_change_check_and_one_read() -> None:
+    name = "scale: one new event in one repository of 300, ghsync resync (new token)"
     new = {
-        "requests": 3,
+        "requests": 2,  # the token mint and one page: budget 1
         "budget_spent": 1,
         "graphql_points": 3,
         "stored": True,
         "rest_by_endpoint": {"GET /repos/{owner}/{repo}/commits": 1},
         "graphql_connections": {},
     }
-    row = _row("scale", "ghsync", resync=quiet, one_new_event=new)
-    assert _by_name([row])[name]["met"] is True
-    row["one_new_event"] = {**new, "requests": 9}
-    assert _by_name([row])[name]["met"] is False
+    row = _row("scale", "ghsync", one_new_event=new)
+    got = _by_name([row], repositories={"scale": 300})[name]
+    assert got["met"] is True and "GET /repos/{owner}/{repo}/commits x1" in got["actual"]
+    row["one_new_event"] = {**new, "budget_spent": 2}
+    assert _by_name([row], repositories={"scale": 300})[name]["met"] is False
+    # What the REST path does today: every stream of every repository read again.
+    row["one_new_event"] = {**new, "budget_spent": 1691, "graphql_points": 0}
+    assert _by_name([row], repositories={"scale": 300})[name]["met"] is False
     row["one_new_event"] = {**new, "stored": False}
-    assert _by_name([row])[name]["met"] is False
+    assert _by_name([row], repositories={"scale": 300})[name]["met"] is False
 
 
 def test_the_table_shows_budget_columns_and_the_scale_resync() -> None:
