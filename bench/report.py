@@ -96,7 +96,8 @@ def targets(
             f"stored {new['stored']}; REST budget {new['budget_spent']} + points"
             f" {new['graphql_points']} = {spent} ({_margin(spent, allowed)} {allowed});"
             f" REST read {_endpoints(new.get('rest_by_endpoint'))};"
-            f" GraphQL connections {new.get('graphql_connections') or {}}",
+            f" GraphQL operations {new.get('graphql_operations') or {}},"
+            f" connections {new.get('graphql_connections') or {}}",
             bool(new["stored"]) and spent <= allowed,
         )
     # Wall time at 50 ms: ghsync <= 0.5 x tap-github's.
@@ -299,7 +300,8 @@ def render_table(report: dict[str, Any]) -> str:
                         f" {new['budget_spent']}: {_endpoints(new.get('rest_by_endpoint'))}),"
                         f" {new['graphql_points']} GraphQL points in"
                         f" {new['graphql_requests']} queries"
-                        f" (connections {new.get('graphql_connections') or {}}),"
+                        f" (operations {new.get('graphql_operations') or {}},"
+                        f" connections {new.get('graphql_connections') or {}}),"
                         f" {new['wall_s']:.2f} s"
                     )
             if row.get("missing_by_kind"):

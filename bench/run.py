@@ -569,6 +569,7 @@ def _summary(figures: dict[str, Any]) -> dict[str, Any]:
         "graphql_requests",
         "graphql_points",
         "budget_per_1000_events",
+        "graphql_operations",
         "records",
         "missing",
         "exit_status",
