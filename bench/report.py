@@ -67,7 +67,13 @@ def targets(
                 spent <= ceiling and row.get("all_kinds_missing") == 0,
             )
     # No-change resync with a new token: 0 REST budget, <= 1 point per 100 repositories.
-    for scenario, key in (("second_run", None), ("scale", "resync")):
+    no_change = (
+        ("second_run", None, ""),
+        ("second_run", "third_run", " (the next hour again)"),
+        ("scale", "resync", ""),
+        ("scale", "resync_again", " (the next hour again)"),
+    )
+    for scenario, key, when in no_change:
         row = _get(results, scenario, "ghsync")
         run = (row or {}).get(key) if key else row
         repos = repositories.get("backfill" if scenario == "second_run" else scenario)
@@ -76,7 +82,7 @@ def targets(
             rest = int(run["budget_spent"] or 0)
             points = int(run["graphql_points"] or 0)
             add(
-                f"{scenario}: ghsync no-change resync, new token, {repos} repositories",
+                f"{scenario}: ghsync no-change resync, new token, {repos} repositories{when}",
                 f"0 REST budget, <= {points_max} GraphQL point(s) (1 per 100 repositories)",
                 f"REST budget {rest} ({run['requests']} requests, token mint and 304s"
                 f" included), {points} points ({_margin(points, points_max)} {points_max})",
@@ -291,6 +297,15 @@ def render_table(report: dict[str, Any]) -> str:
                         f" {third['budget_spent']}, {third['graphql_points']} GraphQL points,"
                         f" {third['wall_s']:.2f} s"
                     )
+                for key, label in (("resync", "resync"), ("resync_again", "next resync")):
+                    run = row.get(key)
+                    if run and run.get("graphql_operations"):
+                        notes.append(
+                            f"{row['tool']} {label}, nothing changed: {run['requests']} REST"
+                            f" requests, budget {run['budget_spent']},"
+                            f" {run['graphql_points']} points"
+                            f" (operations {run['graphql_operations']}), {run['wall_s']:.2f} s"
+                        )
                 new = row.get("one_new_event")
                 if new:
                     notes.append(

@@ -382,8 +382,8 @@ class Bench:
 
     def _scale_ghsync(self, scenario: Scenario, run_dir: Path, tool: str) -> dict[str, Any]:
         """Backfill (the row), an hourly resync with a new token, then (for `ghsync` only,
-        to keep the scenario short) one new event in one quiet repository and a resync
-        (new token again)."""
+        to keep the scenario short) a second no-change resync and one new event in one
+        quiet repository and a resync (a new token each time)."""
         since, figures = self.run_ghsync(
             scenario, reset_dir(run_dir / "backfill"), tool=tool, full=True, first_since=None
         )
@@ -394,6 +394,13 @@ class Bench:
         figures["resync"] = _summary(resync)
         if tool != NEW_EVENT_TOOL:
             return figures
+        # The next hour's resync, nothing changed again: what every later hour costs
+        # (the first after a backfill may still be settling what the backfill left).
+        self.rotate_tokens()
+        _, again = self.run_ghsync(
+            scenario, reset_dir(run_dir / "resync_again"), tool=tool, full=False, first_since=since
+        )
+        figures["resync_again"] = _summary(again)
         repo = self.world.repositories[NEW_EVENT_REPO_INDEX]["full_name"]
         made = self.sim.add_activity(NEW_EVENT_KIND, repo)
         self.world.true_events = self.sim.true_events(self.installation_id)

@@ -42,7 +42,7 @@ def _by_name(results: list[dict[str, Any]], **kw: Any) -> dict[str, dict[str, An
     out = {}
     for t in targets(results, latency_ms=50, **kw):
         out[t["target"]] = t
-        out[t["target"].split(", new token")[0]] = t
+        out.setdefault(t["target"].split(", new token")[0], t)
     return out
 
 
@@ -78,6 +78,16 @@ def test_no_change_resync_allows_one_point_per_100_repositories_and_no_rest_budg
     spent = {**quiet, "budget_spent": 1, "graphql_points": 0}
     assert (
         _by_name([_row("scale", "ghsync", resync=spent)], repositories={"scale": 300})[name]["met"]
+        is False
+    )
+    # The next hour is judged on its own.
+    row["resync_again"] = {**quiet, "graphql_points": 4}
+    got = _by_name([row], repositories={"scale": 300})
+    assert got[name]["met"] is True
+    assert (
+        got["scale: ghsync no-change resync, new token, 300 repositories (the next hour again)"][
+            "met"
+        ]
         is False
     )
     # The 10-repository second run: one point is the floor of any query, and allowed.
