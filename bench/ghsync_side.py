@@ -73,6 +73,16 @@ class Ghsync:
         self.worker: subprocess.Popen[bytes] | None = None
         self._worker_log: Any = None
 
+    def point_at(self, *, sim_url: str, private_key_path: Path) -> None:
+        """Sync from another simulator (the scale scenario's dataset) from now on."""
+        self.env["GITHUB_API_URL"] = sim_url
+        self.env["GITHUB_APP_PRIVATE_KEY_PATH"] = str(private_key_path)
+
+    def set_graphql(self, mode: str) -> None:
+        """The worker's read path: `SYNC_GRAPHQL` = auto (GraphQL where cheaper), on, or
+        off (REST only). Passed to the worker and the requesting process as they start."""
+        self.env["SYNC_GRAPHQL"] = mode
+
     @property
     def backend(self) -> str:
         return "PostgreSQL + Redis" if self.use_services else "SQLite + filesystem broker"

@@ -24,11 +24,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Simulator:
     def __init__(
-        self, *, seed: int, size: str, app_id: str, workdir: Path, budget: int = 5000
+        self,
+        *,
+        seed: int,
+        size: str,
+        app_id: str,
+        workdir: Path,
+        budget: int = 5000,
+        busy: str | None = None,
     ) -> None:
         from simulator import generate_app_keypair
 
         self.seed, self.size, self.app_id, self.budget = seed, size, app_id, budget
+        self.busy = busy
         workdir.mkdir(parents=True, exist_ok=True)
         private_pem, public_pem = generate_app_keypair()
         self.private_key_path = workdir / "app.pem"
@@ -54,6 +62,7 @@ class Simulator:
                 str(budget),
                 "--public-key",
                 str(public_path),
+                *(["--busy", busy] if busy else []),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -98,15 +107,18 @@ class Simulator:
         self.configure(faults={"latency_ms": ms})
 
     def refill_budget(self, installation_id: int) -> None:
-        """A fresh window: the full budget, resetting in an hour."""
-        self.configure(
-            budget={
-                "installation_id": installation_id,
-                "remaining": self.budget,
-                "limit": self.budget,
-                "reset_in": 3600,
-            }
-        )
+        """A fresh window: the full budgets (REST and GraphQL), resetting in an hour."""
+        full = {
+            "installation_id": installation_id,
+            "remaining": self.budget,
+            "limit": self.budget,
+            "reset_in": 3600,
+        }
+        self.configure(budget=full, graphql_budget=full)
+
+    def add_activity(self, kind: str, repo: str) -> dict[str, Any]:
+        """Someone acts on GitHub now (`POST /_sim/activity`): the events it made."""
+        return dict(self._call("POST", "/_sim/activity", {"kind": kind, "repo": repo}))
 
     def dataset(self) -> dict[str, Any]:
         return dict(self._call("GET", "/_sim/dataset"))

@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .dataset import generate
+from .dataset import generate, parse_busy
 from .graphql.schema import github_schema
 from .server import SimulatorServer
 from .testing import generate_app_keypair
@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", default="3x5x40", help="installations x repos x events")
+    parser.add_argument(
+        "--busy",
+        help="sparse activity: B:N = the first B repositories of each installation get N"
+        " events of each kind, the others between 1 and the size's number",
+    )
     parser.add_argument("--app-id", default="1")
     keys = parser.add_mutually_exclusive_group(required=True)
     keys.add_argument("--public-key", type=Path, help="the App's public PEM")
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     public_key = args.public_key or app_key_ensure(args.app_key_dir)
 
     server = SimulatorServer(
-        generate(args.seed, args.size),
+        generate(args.seed, args.size, busy=parse_busy(args.busy)),
         app_id=args.app_id,
         public_key_pem=public_key.read_text(),
         host=args.host,

@@ -19,7 +19,11 @@ cases a sync client must handle are built in (and switchable):
   parents: the default branch is one line of direct commits and merge results, a PR's
   commits chain from its base (the newest default-branch commit older than them);
 - `long_pr=True`: the first repository's first pull request is merged with 260
-  commits (GitHub lists 250 of a pull request's commits).
+  commits (GitHub lists 250 of a pull request's commits);
+- `busy=(B, N)`: sparse activity, as in a large organisation: the first B repositories
+  of each installation get N events of each kind, every other one between 1 and the
+  size's number (drawn per repository; at least one, so no repository is empty by
+  accident: on GitHub one without commits answers 409).
 """
 
 from __future__ import annotations
@@ -257,6 +261,19 @@ def parse_size(size: str | tuple[int, int, int]) -> tuple[int, int, int]:
     return i, r, e
 
 
+def parse_busy(value: str | None) -> tuple[int, int] | None:
+    """'B:N' (B busy repositories with N events of each kind) -> (B, N); None stays None."""
+    if value is None:
+        return None
+    parts = value.split(":")
+    if len(parts) != 2:
+        raise ValueError(f"busy must look like 5:60, not {value!r}")
+    repos, events = (int(p) for p in parts)
+    if repos < 0 or events < 0:
+        raise ValueError(f"busy must be at least 0:0, not {value!r}")
+    return repos, events
+
+
 def make_sha(*parts: object) -> str:
     return hashlib.sha1(":".join(str(p) for p in parts).encode(), usedforsecurity=False).hexdigest()
 
@@ -271,9 +288,12 @@ def generate(
     authorless_commits: bool = True,
     old_pr_commits: bool = True,
     long_pr: bool = False,
+    busy: tuple[int, int] | None = None,
 ) -> Dataset:
-    """Deterministic data: same seed, size and `now` -> the same dataset."""
+    """Deterministic data: same seed, size, `busy` and `now` -> the same dataset."""
     n_inst, n_repos, n_events = parse_size(size)
+    if busy is not None and (busy[0] < 0 or busy[1] < 0):
+        raise ValueError(f"busy must be (repositories, events) >= 0, not {busy!r}")
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     rng = random.Random(seed)
     users = [User(f"user-{k}", 5000 + k) for k in range(1, 13)]
@@ -295,7 +315,10 @@ def generate(
                 repo.deleted = True
                 continue
             long = long_pr and not any(r.commits for r in dataset.repositories())
-            _fill_repository(dataset, repo, rng, n_events, authorless_commits, old_pr_commits, long)
+            events = n_events
+            if busy is not None:
+                events = busy[1] if j < busy[0] else rng.randint(min(1, n_events), n_events)
+            _fill_repository(dataset, repo, rng, events, authorless_commits, old_pr_commits, long)
     return dataset
 
 

@@ -48,6 +48,7 @@ class Price:
     requests: int  # connection requests the query could need
     nodes: int  # nodes it could return
     dry_run: bool = False  # `rateLimit(dryRun: true)`: price it, don't run it
+    connections: tuple[str, ...] = ()  # the connection fields asked, by name (for counters)
 
     @property
     def cost(self) -> int:
@@ -98,7 +99,7 @@ def price(
             f"This query requests up to {walk.nodes:,} possible nodes which exceeds the"
             f" maximum limit of {NODE_LIMIT:,}.",
         )
-    return Price(walk.requests, walk.nodes, walk.dry_run)
+    return Price(walk.requests, walk.nodes, walk.dry_run, tuple(sorted(walk.connections)))
 
 
 def _name(operation: OperationDefinitionNode) -> str | None:
@@ -123,6 +124,7 @@ class _Walk:
         self.requests = 0
         self.nodes = 0
         self.dry_run = False
+        self.connections: set[str] = set()
 
     def selections(
         self, selection_set: SelectionSetNode, parent: Any, multiplier: int, path: list[str]
@@ -151,6 +153,7 @@ class _Walk:
             self.dry_run = True
         if is_connection(field_def):
             size = self._page_size(node, args, here)
+            self.connections.add(name)
             self.requests += multiplier
             self.nodes += multiplier * size
             multiplier *= size or 1

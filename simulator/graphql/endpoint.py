@@ -25,7 +25,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, execute_sync, parse, validate
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    execute_sync,
+    parse,
+    validate,
+)
 
 from ..budgets import Budget, Budgets
 from ..dataset import Dataset, Installation
@@ -72,6 +79,10 @@ class GraphQLEndpoint:
             self._points: Counter[int] = Counter()
             self._rate_limited: Counter[int] = Counter()
             self._refusals: Counter[int] = Counter()
+            # What the charged queries asked for: operation names and connection fields
+            # (`pullRequests`, `history`, ...), to tell which streams a client read.
+            self._operations: Counter[str] = Counter()
+            self._connections: Counter[str] = Counter()
 
     def stats(self) -> dict[str, Any]:
         """Points served per installation, beside the REST counters in `/_sim/stats`."""
@@ -83,6 +94,8 @@ class GraphQLEndpoint:
                 "graphql_points_spent": dict(self._points),
                 "graphql_rate_limited": dict(self._rate_limited),
                 "graphql_refused": dict(self._refusals),
+                "graphql_operations": dict(self._operations),
+                "graphql_connections": dict(self._connections),
                 "graphql_budgets": self.budgets.summary(),
             }
 
@@ -135,6 +148,8 @@ class GraphQLEndpoint:
             else:
                 budget.remaining -= cost.cost
                 self._points[iid] += cost.cost
+                self._operations[operation_name or _first_operation(document)] += 1
+                self._connections.update(cost.connections)
             snapshot = budget.snapshot()
 
         scope = Scope(dataset, installation, api)
@@ -180,6 +195,13 @@ def _checked(query: str) -> tuple[DocumentNode | None, tuple[dict[str, Any], ...
     if problems:
         return None, tuple(_github_error(p.formatted) for p in problems)
     return document, ()
+
+
+def _first_operation(document: DocumentNode) -> str:
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            return definition.name.value if definition.name else "(anonymous)"
+    return "(none)"
 
 
 def _rate_limit_object(budget: Budget, cost: Price) -> dict[str, Any]:

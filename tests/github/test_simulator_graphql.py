@@ -742,6 +742,14 @@ def test_rest_and_graphql_budgets_and_counters_are_kept_apart(
     assert stats["graphql_requests_by_installation"] == {"1001": 2}
     assert stats["budget_spent"] == {"1001": 2}
     assert stats["requests_by_endpoint"]["POST /graphql"] == 2
+    # What the charged queries asked for, so a benchmark can tell which streams were read.
+    assert stats["graphql_operations"] == {"Nested": 1, "(anonymous)": 1}
+    assert stats["graphql_connections"] == {
+        "pullRequests": 1,
+        "reviews": 1,
+        "commits": 1,
+        "comments": 1,
+    }
     assert limits["core"]["remaining"] == 4998
     assert limits["graphql"] == {
         "limit": 5000,
