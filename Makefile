@@ -66,6 +66,7 @@ faults: install
 	@$(ENSURE) "make faults" redis-server
 	@$(ENSURE) --optional "it uses DATABASE_URL and cannot restart PostgreSQL" \
 		"make faults" postgres-server
+	@$(ENSURE) --optional "the fleet's two machines share one clock" "make faults" faketime
 	$(BIN)/python tests/faults/run.py $(PYTEST_ARGS)
 
 # Clones HEAD into a temporary directory and runs every README command there, one line

@@ -9,6 +9,8 @@
 #   redis-server     redis-server and redis-cli (the fault suite starts its own Redis)
 #   postgres-server  PostgreSQL's server binaries: initdb, pg_ctl (the fault suite
 #                    starts its own cluster)
+#   faketime         libfaketime (the fault suite's fleet runs a second "machine" whose
+#                    clock is a few seconds ahead)
 #
 # A missing tool is installed with apt-get when running as root (set
 # GHSYNC_NO_APT_INSTALL=1 to never install). Otherwise one line names it with the
@@ -33,6 +35,11 @@ pg_bin() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1
 }
 
+# libfaketime's shared object (tests/faults/infra.py looks in the same places)
+libfaketime_path() {
+  ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 2>/dev/null | head -n1
+}
+
 # present TOOL: exit 0 when it is usable
 present() {
   case "$1" in
@@ -45,6 +52,7 @@ present() {
       local bin
       bin="$(pg_bin)"
       [ -n "$bin" ] && [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] ;;
+    faketime) [ -n "$(libfaketime_path)" ] ;;
     *) echo "ensure_system_tools.sh: unknown tool $1" >&2; return 2 ;;
   esac
 }
@@ -62,6 +70,7 @@ package() {
     chromium) echo chromium ;;
     redis-server) echo redis-server ;;
     postgres-server) echo postgresql ;;
+    faketime) echo faketime ;;
   esac
 }
 

@@ -33,6 +33,29 @@ def _pg_bin() -> Path:
 
 PG_BIN = _pg_bin()
 
+LIBFAKETIME_GLOBS = ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1")
+
+
+def libfaketime() -> Path | None:
+    """libfaketime's shared object (Debian's `faketime` package; scripts/
+    ensure_system_tools.sh installs it for `make faults`), or None."""
+    for pattern in LIBFAKETIME_GLOBS:
+        found = sorted(Path("/").glob(pattern.lstrip("/")))
+        if found:
+            return found[0]
+    return None
+
+
+def clock_ahead_env(seconds: int) -> dict[str, str]:
+    """Environment variables that start a process with its clock `seconds` ahead (the
+    wall clock and the monotonic one: libfaketime's defaults, which keep time.sleep
+    working), or {} without libfaketime."""
+    library = libfaketime()
+    if library is None:
+        return {}
+    return {"LD_PRELOAD": str(library), "FAKETIME": f"+{seconds}s"}
+
+
 REDIS_PORT_ENV = "GHSYNC_FAULTS_REDIS_PORT"
 REDIS_LOG_ENV = "GHSYNC_FAULTS_REDIS_LOG"
 PG_DATA_ENV = "GHSYNC_FAULTS_PGDATA"

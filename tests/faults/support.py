@@ -158,6 +158,7 @@ class WorkerProcess:
             "debug",
             "-n",
             f"{self.name}@faults",
+            *(["-Q", queues] if queues else []),
         ]
         self.process = subprocess.Popen(
             [str(BASE_DIR / ".venv/bin/celery"), "-A", "config", *args],
@@ -167,6 +168,10 @@ class WorkerProcess:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (0 once it has ended)."""
+        return process_cpu_seconds(self.process.pid) if self.alive else 0.0
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no ack, no lease release."""
@@ -187,6 +192,15 @@ class WorkerProcess:
     def wait(self) -> None:
         self.process.wait(timeout=30)
         self._log.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process, from /proc (0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Workers:
