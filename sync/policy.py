@@ -322,6 +322,32 @@ def _maintenance_due(state: SyncState, now: datetime, config: PolicyConfig) -> b
     return False
 
 
+@dataclass(frozen=True)
+class DueBounds:
+    """Which installations a periodic trigger can start, as bounds a query can test: an
+    installation never synced, or last synced at or before `synced_by`, or (maintenance)
+    in error since at or before `errored_by` (since ever, when its error time is
+    unknown). Whatever `evaluate` starts for the trigger lies within them; what lies
+    within them is still `evaluate`'s to decide. Rules 5 (cron not due) and 6
+    (maintenance not due) read them the same way."""
+
+    synced_by: datetime
+    errored_by: datetime | None = None
+
+
+def periodic_due_bounds(trigger: Trigger | str, now: datetime, config: PolicyConfig) -> DueBounds:
+    """The bounds of a `cron` or `maintenance` request at `now` (see DueBounds)."""
+    trigger = Trigger(trigger)
+    if trigger == Trigger.CRON:
+        return DueBounds(synced_by=now - timedelta(seconds=config.cron_due_after_seconds))
+    if trigger == Trigger.MAINTENANCE:
+        return DueBounds(
+            synced_by=now - timedelta(seconds=config.maintenance_catchup_seconds),
+            errored_by=now - timedelta(seconds=config.error_retry_seconds),
+        )
+    raise ValueError(f"{trigger} is not a periodic trigger")
+
+
 def sync_window(
     last_synced_at: datetime | None, now: datetime, full: bool, config: PolicyConfig | None = None
 ) -> datetime:

@@ -10,9 +10,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync.policy import (
     Action,
+    DueBounds,
     PolicyConfig,
     Reason,
     Resource,
@@ -22,6 +25,7 @@ from sync.policy import (
     available_budget,
     budget_floor,
     evaluate,
+    periodic_due_bounds,
     sync_window,
     user_message,
 )
@@ -736,3 +740,53 @@ def test_sync_window_overlaps_one_hour_after_a_sync() -> None:
 )
 def test_user_message(decision: SyncDecision, message: str) -> None:
     assert user_message(decision) == message
+
+
+def _within(state: SyncState, bounds: DueBounds) -> bool:
+    if state.last_synced_at is None or state.last_synced_at <= bounds.synced_by:
+        return True
+    if bounds.errored_by is None or state.sync_status != "error":
+        return False
+    return state.last_sync_error_at is None or state.last_sync_error_at <= bounds.errored_by
+
+
+_MOMENTS = st.one_of(
+    st.none(),
+    st.integers(min_value=-3 * 86400, max_value=600).map(lambda s: NOW + timedelta(seconds=s)),
+    st.sampled_from([NOW - timedelta(hours=1), NOW - timedelta(days=1)]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    trigger=st.sampled_from([Trigger.CRON, Trigger.MAINTENANCE]),
+    last_synced_at=_MOMENTS,
+    last_sync_error_at=_MOMENTS,
+    sync_status=st.sampled_from(["idle", "error", "blocked", "syncing"]),
+    remaining=st.one_of(st.none(), st.integers(min_value=0, max_value=5000)),
+)
+def test_every_periodic_start_lies_within_the_due_bounds_a_pass_queries(
+    trigger: Trigger,
+    last_synced_at: datetime | None,
+    last_sync_error_at: datetime | None,
+    sync_status: str,
+    remaining: int | None,
+) -> None:
+    state = SyncState(
+        last_synced_at=last_synced_at,
+        last_sync_error_at=last_sync_error_at,
+        sync_status=sync_status,
+        rate_limit_limit=5000,
+        rate_limit_remaining=remaining,
+        rate_limit_reset_at=NOW + timedelta(minutes=30),
+    )
+    decision = decide(state, trigger)
+    if decision.action == Action.START or decision.reason == Reason.RATE_LIMITED:
+        assert _within(state, periodic_due_bounds(trigger, NOW, CONFIG))
+    if not _within(state, periodic_due_bounds(trigger, NOW, CONFIG)):
+        assert decision.reason == Reason.NOT_DUE
+
+
+def test_only_cron_and_maintenance_have_due_bounds() -> None:
+    with pytest.raises(ValueError):
+        periodic_due_bounds(Trigger.MANUAL, NOW, CONFIG)
