@@ -6,16 +6,18 @@ ask for a `maintenance` sync of each installation (the policy decides which are 
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import DurationField, ExpressionWrapper, F, Q, Value
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from integrations.models import ErrorKind, Installation, InstallationSyncStatus
@@ -27,7 +29,7 @@ from sync.retention import Pruned, history_prune
 from sync.services import sync_status_repair
 from sync.webhooks.deliveries import deliveries_redrive
 from sync.worker.endings import job_fail
-from sync.worker.lease import lease_seconds
+from sync.worker.lease import claimable, lease_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -50,25 +52,67 @@ class MaintenanceReport:
     pruned: Pruned = field(default_factory=lambda: Pruned(0, 0))
 
 
-def _waiting_conditions(now: datetime) -> list[tuple[str, Q]]:
+def _not_sent_lately(now: datetime, grace: datetime, waiting_since: str) -> Q:
+    """Never sent again, or last sent a lease period ago and at least as long ago as the
+    job had been waiting then (since `waiting_since`): the gaps between two messages
+    double while a job waits. A job waiting in a backlog still has its message in the
+    queue, so a fleet's backlog is not flooded with copies of every job, one per job
+    per lease; a message the broker lost is still sent again within the time the job
+    had already waited."""
+    waited_when_sent = ExpressionWrapper(
+        F("requeued_at") - F(waiting_since), output_field=DurationField()
+    )
+    since_sent = ExpressionWrapper(Value(now) - F("requeued_at"), output_field=DurationField())
+    return Q(requeued_at__isnull=True) | (
+        Q(requeued_at__lte=grace) & Q(LessThanOrEqual(waited_when_sent, since_sent))
+    )
+
+
+def backlog_wait(now: datetime) -> timedelta:
+    """How long the queue ahead of a waiting job may take to drain: the jobs waiting for
+    a worker, shared among the workers holding a job now, one time slice each. Zero
+    when no worker holds a job: nothing is moving, a lost message is the likely cause."""
+    held = IngestionJob.objects.filter(
+        status=JobStatus.RUNNING, lease_token__isnull=False, lease_expires_at__gte=now
+    ).count()
+    if not held:
+        return timedelta(0)
+    waiting = IngestionJob.objects.filter(claimable(now)).count()
+    return math.ceil(waiting / held) * timedelta(seconds=settings.SYNC_SLICE_SECONDS)
+
+
+def _waiting_conditions(now: datetime, backlog: timedelta) -> list[tuple[str, Q]]:
     """Jobs waiting for a worker to take their message: not stuck, never counted. Each
-    gets one lease period of grace after it became runnable, and is sent again at most
-    once a lease period after that (a queue backlog may hold its message for longer)."""
-    grace = now - lease_seconds()
-    not_sent_lately = Q(requeued_at__isnull=True) | Q(requeued_at__lte=grace)
+    gets a lease period of grace after it became runnable, plus the time the backlog
+    ahead of it may take (`backlog_wait`), and is sent again at most once a lease
+    period after that, less often the longer it waits (see _not_sent_lately): the
+    message of a job waiting in a queue backlog is most likely still in the queue."""
+    grace = now - lease_seconds() - backlog
+    released_by = now - backlog  # released between slices: lease_expires_at = release + lease
     return [
-        ("never_picked_up", Q(status=JobStatus.PENDING, created_at__lt=grace) & not_sent_lately),
         (
-            "between_slices",  # released by its worker: lease_expires_at = release + lease
+            "never_picked_up",
+            Q(status=JobStatus.PENDING, created_at__lt=grace)
+            & _not_sent_lately(now, grace, "created_at"),
+        ),
+        (
+            "between_slices",
             Q(status=JobStatus.RUNNING, lease_token__isnull=True)
-            & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
-            & not_sent_lately,
+            & (
+                (
+                    Q(lease_expires_at__lt=released_by)
+                    & _not_sent_lately(now, grace, "lease_expires_at")
+                )
+                | (Q(lease_expires_at__isnull=True) & _not_sent_lately(now, grace, "updated_at"))
+            ),
         ),
         (
             "block_expired",
             Q(status=JobStatus.BLOCKED)
-            & (Q(blocked_until__lt=grace) | Q(blocked_until__isnull=True))
-            & not_sent_lately,
+            & (
+                (Q(blocked_until__lt=grace) & _not_sent_lately(now, grace, "blocked_until"))
+                | (Q(blocked_until__isnull=True) & _not_sent_lately(now, grace, "updated_at"))
+            ),
         ),
     ]
 
@@ -92,7 +136,7 @@ def jobs_recover(*, now: datetime | None = None) -> list[Recovery]:
             recovery = _release_dead(job_id, token=token, now=now)
             if recovery is not None:
                 recoveries.append(recovery)
-    for why, condition in _waiting_conditions(now):
+    for why, condition in _waiting_conditions(now, backlog_wait(now)):
         for job_id in IngestionJob.objects.filter(condition).values_list("pk", flat=True):
             with _one_of_many("job", job_id):
                 if _send_again(job_id, condition=condition, now=now):

@@ -4,6 +4,7 @@ schedules that run it."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from structlog.testing import capture_logs
 
 from config.celery import app as celery_app
 from integrations.models import Installation, InstallationSyncStatus
-from sync.maintenance import jobs_recover, maintenance_run, stale_flags_repair
+from sync.maintenance import backlog_wait, jobs_recover, maintenance_run, stale_flags_repair
 from sync.models import Heartbeat, IngestionJob, JobStatus, new_lease_token
 from sync.tasks import request_periodic_syncs, run_maintenance
 from tests.factories import make_installation, make_job
@@ -132,18 +133,77 @@ def test_a_job_waiting_in_a_backlog_is_never_timed_out(
 ) -> None:
     now = timezone.now()
     jobs = _backlog(now, lease)
-    sent = []
+    sent = 0
 
     for n in range(20):  # 20 passes, one every half lease: ten lease periods of waiting
         with django_capture_on_commit_callbacks(execute=False) as enqueued:
             jobs_recover(now=now + n * lease / 2)
-        sent.append(len(enqueued))
+        sent += len(enqueued)
 
-    assert sent == [3, 0] * 10  # each job sent again once a lease period, no more
+    assert sent >= 2 * len(jobs)  # each job sent again, more than once
     for job in jobs:
         job.refresh_from_db()
         assert job.status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.BLOCKED)
         assert job.attempts == 0 and job.error is None
+
+
+def test_a_job_waiting_in_a_backlog_is_sent_again_less_and_less_often_but_never_stops(
+    lease: timedelta, django_capture_on_commit_callbacks: Capture
+) -> None:
+    now = timezone.now()
+    jobs = _backlog(now, lease)
+    sent: dict[int, list[int]] = {job.pk: [] for job in jobs}  # job -> passes that sent it
+
+    for n in range(40):  # one pass every half lease: twenty lease periods of waiting
+        at = now + n * lease / 2
+        with django_capture_on_commit_callbacks(execute=False):
+            jobs_recover(now=at)
+        for job in jobs:
+            job.refresh_from_db()
+            if job.requeued_at == at:
+                sent[job.pk].append(n)
+
+    for passes in sent.values():
+        gaps = [b - a for a, b in itertools.pairwise(passes)]
+        assert passes[0] == 0 and len(passes) >= 3, passes  # still sent again, ever later
+        assert gaps == sorted(gaps) and gaps[-1] > gaps[0], passes
+    # Once a lease period would be 20 messages for each job.
+    assert sum(len(passes) for passes in sent.values()) <= 3 * 5
+
+
+def test_a_job_behind_a_backlog_workers_are_draining_is_not_sent_again_until_it_could_have_run(
+    lease: timedelta, settings: Any, django_capture_on_commit_callbacks: Capture
+) -> None:
+    settings.SYNC_SLICE_SECONDS = 10
+    now = timezone.now()
+    for _ in range(2):  # two workers, each holding a job now
+        _job(status=JobStatus.RUNNING, lease_token=new_lease_token(), lease_expires_at=now + lease)
+    waiting = [_job(created_at=now - lease - timedelta(seconds=1)) for _ in range(6)]
+    drained_by = lease + 3 * timedelta(seconds=10)  # 6 waiting / 2 workers, a slice each
+
+    assert backlog_wait(now) == timedelta(seconds=30)
+    with django_capture_on_commit_callbacks(execute=False) as early:
+        jobs_recover(now=now)
+    later = now + drained_by
+    IngestionJob.objects.filter(lease_token__isnull=False).update(lease_expires_at=later + lease)
+    with django_capture_on_commit_callbacks(execute=False) as late:
+        recovered = jobs_recover(now=later)
+
+    assert early == []
+    assert {r.job_id for r in recovered} == {job.pk for job in waiting}
+    assert len(late) == len(waiting)
+
+
+def test_when_no_worker_holds_a_job_a_waiting_job_is_sent_again_after_a_lease(
+    lease: timedelta, django_capture_on_commit_callbacks: Capture
+) -> None:
+    now = timezone.now()
+    waiting = [_job(created_at=now - lease - timedelta(seconds=1)) for _ in range(6)]
+
+    assert backlog_wait(now) == timedelta(0)
+    recovered = jobs_recover(now=now)
+
+    assert {r.job_id for r in recovered} == {job.pk for job in waiting}
 
 
 def test_a_maintenance_pass_run_twice_sends_nothing_twice_and_counts_nothing_twice(
