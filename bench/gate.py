@@ -1,6 +1,6 @@
 """The request gate under a stampede: 64 concurrent `request_sync` calls for one installation.
 
-`python bench/gate.py [--calls 64] [--rounds 5]` with the bench's environment
+`python bench/gate.py [--calls 64] [--rounds 5] [--active]` with the bench's environment
 (DATABASE_URL, CELERY_BROKER_URL). Meant for PostgreSQL (SQLite serialises writers and
 proves nothing about row locks); on SQLite it says so and runs anyway.
 
@@ -8,7 +8,10 @@ Each round: a fresh idle installation, then `--calls` callers released at once b
 barrier, first as threads of one process, then as separate processes (each with its
 own database connection, opened before the barrier so connecting is not timed). The
 trigger is `manual`, the "Sync now" button. Figures: jobs created per round (the
-contract: exactly one), the decisions returned, and the latency of the calls.
+contract: exactly one), the decisions returned, and the latency of the calls. The
+stampede on an idle installation (one call starts the job, the others find it under
+the row lock) is measured first, then (`active`) the same calls for an installation
+whose job is already running: the "already syncing" read path, no lock.
 Prints one JSON object.
 """
 
@@ -33,8 +36,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 GATE_INSTALLATION_GITHUB_ID = 990_001
 
 
-def _prepare() -> int:
-    """A fresh, idle installation with three repositories and an owner; its pk."""
+def _prepare(*, active: bool = False) -> int:
+    """A fresh installation with three repositories and an owner, idle or (`active`)
+    with a job started; its pk."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
@@ -57,6 +61,11 @@ def _prepare() -> int:
         InstallationMember.objects.create(
             user=owner, installation=installation, role=MemberRole.OWNER
         )
+    if active:
+        from sync.policy import Trigger
+        from sync.services import request_sync
+
+        request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
     return installation.pk
 
 
@@ -131,14 +140,14 @@ def _percentile(values: list[float], q: float) -> float:
     return round(ordered[index], 2)
 
 
-def _run(mode: str, calls: int, rounds: int) -> dict[str, Any]:
+def _run(mode: str, calls: int, rounds: int, *, active: bool = False) -> dict[str, Any]:
     from sync.models import IngestionJob
 
     latencies: list[float] = []
     decisions: Counter[str] = Counter()
     jobs_per_round: list[int] = []
     for _ in range(rounds):
-        pk = _prepare()
+        pk = _prepare(active=active)
         results = (_thread_round if mode == "threads" else _process_round)(pk, calls)
         jobs_per_round.append(IngestionJob.objects.filter(installation_id=pk).count())
         latencies += [ms for ms, _ in results]
@@ -181,6 +190,10 @@ def main() -> int:
     try:
         report["threads"] = _run("threads", args.calls, args.rounds)
         report["processes"] = _run("processes", args.calls, args.rounds)
+        report["active"] = {
+            "threads": _run("threads", args.calls, args.rounds, active=True),
+            "processes": _run("processes", args.calls, args.rounds, active=True),
+        }
     finally:
         Installation.objects.filter(github_id=GATE_INSTALLATION_GITHUB_ID).delete()
     print(json.dumps(report))

@@ -346,8 +346,13 @@ def render_table(report: dict[str, Any]) -> str:
                 " | p50 ms | p99 ms | max ms |"
             )
             lines.append("|---|---:|---|---|---:|---:|---:|")
-            for mode in ("threads", "processes"):
-                g = gate[mode]
+            rows = [(mode, gate[mode]) for mode in ("threads", "processes")]
+            rows += [
+                (f"{mode}, job already active", gate["active"][mode])
+                for mode in ("threads", "processes")
+                if mode in gate.get("active", {})
+            ]
+            for mode, g in rows:
                 decisions = ", ".join(f"{k} {v}" for k, v in sorted(g["decisions"].items()))
                 lines.append(
                     f"| {mode} | {g['calls_per_round']} x {g['rounds']}"

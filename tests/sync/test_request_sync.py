@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -17,7 +18,7 @@ from structlog.testing import capture_logs
 
 from integrations.models import Installation, InstallationStatus, InstallationSyncStatus
 from sync.models import IngestionJob, JobStatus
-from sync.policy import Action, Reason, SyncDecision, Trigger
+from sync.policy import Action, Reason, SyncDecision, SyncState, Trigger
 from sync.services import InstallationNotFound, request_sync
 from tests.dbenv import child_database_url, child_env
 from tests.factories import make_installation, make_job
@@ -373,3 +374,79 @@ def test_the_error_state_survives_a_rate_limit_refusal() -> None:
     # Maintenance still retries it on the error schedule.
     retry = request_sync(installation_id=installation.pk, trigger=Trigger.MAINTENANCE, now=after)
     assert retry.started
+
+
+def test_a_request_finding_a_job_already_active_answers_in_one_query() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    installation = make_installation(repos=3)
+    request_sync(installation_id=installation.pk, trigger=Trigger.ADMIN)
+
+    with CaptureQueriesContext(connection) as queries:
+        decision = request_sync(installation_id=installation.pk, trigger=Trigger.MANUAL)
+
+    assert decision.reason == Reason.ALREADY_SYNCING
+    assert len(queries) == 1, [q["sql"] for q in queries]
+
+
+def _orm_state(installation: Installation) -> SyncState:
+    """The policy's state as the locked path builds it, query by query."""
+    from integrations.models import InstallationMember
+    from sync.models import ACTIVE_JOB_STATUSES
+    from sync.state import paused_for_reserve, sync_state_for
+
+    installation.refresh_from_db()
+    job = IngestionJob.objects.filter(
+        installation=installation, status__in=ACTIVE_JOB_STATUSES
+    ).first()
+    return sync_state_for(
+        installation,
+        has_owner=InstallationMember.objects.filter(installation=installation).exists(),
+        active_repository_count=installation.repositories.filter(is_active=True).count(),
+        has_active_job=job is not None,
+        active_job_paused_for_reserve=paused_for_reserve(job),
+    )
+
+
+@pytest.mark.parametrize("trigger", [Trigger.MANUAL, Trigger.CRON])
+def test_the_one_query_read_decides_as_the_locked_path_in_every_state_beside_an_active_job(
+    trigger: Trigger,
+) -> None:
+    from sync.policy import evaluate
+    from sync.state import BUDGET_RESERVE, policy_config
+
+    def active(installation: Installation, **job: Any) -> Installation:
+        make_job(installation, **job)
+        return installation
+
+    from integrations.models import InstallationMember
+
+    cases = {
+        "syncing": active(make_installation(repos=2)),
+        "no owner": active(make_installation(repos=1)),
+        "suspended": active(make_installation(repos=1)),
+        "no active repository": active(make_installation(repos=1)),
+        "paused at the reserve": active(
+            make_installation(repos=1),
+            status="blocked",
+            blocked_reason=BUDGET_RESERVE,
+            keeps_reserve=True,
+            blocked_until=timezone.now() + timedelta(minutes=30),
+        ),
+        "blocked by GitHub": active(
+            make_installation(repos=1), status="blocked", blocked_until=timezone.now()
+        ),
+        "no job": make_installation(repos=1, last_synced_at=timezone.now()),
+    }
+    # What changed while the job ran: the policy answers these before "already syncing".
+    InstallationMember.objects.filter(installation=cases["no owner"]).delete()
+    cases["no active repository"].repositories.update(is_active=False)
+    Installation.objects.filter(pk=cases["suspended"].pk).update(
+        status=InstallationStatus.SUSPENDED
+    )
+
+    for name, installation in cases.items():
+        now = timezone.now()
+        expected = evaluate(_orm_state(installation), trigger, now, policy_config())
+        decision = request_sync(installation_id=installation.pk, trigger=trigger, now=now)
+        assert (decision.action, decision.reason) == (expected.action, expected.reason), name
