@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import requests
+
 from integrations.github.auth import DEFAULT_API_URL, GitHubApp, app_from_settings
 from integrations.github.errors import (
     AuthenticationFailed,
@@ -111,37 +113,11 @@ class GitHubClient:
         """One logical GET: transient retries, one token refresh on 401, typed errors.
         `etag` goes out as If-None-Match, `if_modified_since` as If-Modified-Since."""
         url = self.app.url(url_or_path)
-        path = path_of(url)
-        refreshed = False
-        started = time.monotonic()
-        while True:
-            token = self.app.installation_token(self.installation_id, force_refresh=refreshed)
-            response = self._transport.send(
-                "GET",
-                url,
-                authorization=f"token {token}",
-                params=params,
-                etag=etag,
-                if_modified_since=if_modified_since,
-            )
-            rate_limit = RateLimit.from_headers(response.headers)
-            if rate_limit is not None:
-                self.last_rate_limit = rate_limit
-            if response.status_code == 401:
-                if refreshed:
-                    raise AuthenticationFailed(
-                        f"GET {path} -> 401: {message_of(response) or 'unauthorized'}"
-                        " after a token refresh",
-                        method="GET",
-                        path=path,
-                        status=401,
-                    )
-                refreshed = True
-                etag = None  # GitHub's ETags are token specific: it cannot match now
-                continue
-            self.last_elapsed = time.monotonic() - started
-            raise_for_error(response, "GET", path)
-            return page_from(response, token_scope(token))
+        response, token, _ = self._send(
+            "GET", url, params=params, etag=etag, if_modified_since=if_modified_since
+        )
+        raise_for_error(response, "GET", path_of(url))
+        return page_from(response, token_scope(token))
 
     def graphql(
         self,
@@ -158,50 +134,67 @@ class GitHubClient:
         caller's to read in the result."""
         url = self.app.graphql_url
         path = path_of(url)
+        body = {"query": query, "variables": variables or {}}
+        response, _, rate_limit = self._send("POST", url, json=body, max_retries=max_retries)
+        if response.status_code == 404:
+            raise GraphQLUnavailable(
+                f"POST {path} -> 404: {message_of(response) or 'not found'}",
+                method="POST",
+                path=path,
+                status=404,
+            )
+        raise_for_error(response, "POST", path)
+        answer = json_body(response)
+        if rate_limit_error(answer):
+            now = now_utc()
+            reset_at = rate_limit.reset_at if rate_limit and rate_limit.reset_at else None
+            raise RateLimited(
+                reset_at if reset_at and reset_at > now else now + SECONDARY_DEFAULT_WAIT,
+                "primary",
+                rate_limit,
+                method="POST",
+                path=path,
+                status=200,
+            )
+        try:
+            return result_of(answer)
+        except ValueError as exc:
+            raise GitHubError(
+                f"POST {path} -> {response.status_code}: {exc}", method="POST", path=path
+            ) from exc
+
+    def _send(
+        self, method: str, url: str, **options: Any
+    ) -> tuple[requests.Response, str, RateLimit | None]:
+        """One request as the installation, with the token it went out with and the
+        budget its headers report (kept as the last of its bucket: REST's or GraphQL's).
+        A 401 refreshes the token once (and drops an ETag: GitHub's are specific to the
+        token); a second 401 is an AuthenticationFailed."""
+        path = path_of(url)
         refreshed = False
         started = time.monotonic()
         while True:
             token = self.app.installation_token(self.installation_id, force_refresh=refreshed)
-            response = self._transport.send(
-                "POST",
-                url,
-                authorization=f"bearer {token}",
-                json={"query": query, "variables": variables or {}},
-                max_retries=max_retries,
-            )
+            response = self._transport.send(method, url, authorization=f"token {token}", **options)
             rate_limit = RateLimit.from_headers(response.headers)
-            if rate_limit is not None:
+            if rate_limit is not None and rate_limit.resource == "graphql":
                 self.last_graphql_rate_limit = rate_limit
-            if response.status_code == 401 and not refreshed:
+            elif rate_limit is not None:
+                self.last_rate_limit = rate_limit
+            if response.status_code == 401:
+                if refreshed:
+                    raise AuthenticationFailed(
+                        f"{method} {path} -> 401: {message_of(response) or 'unauthorized'}"
+                        " after a token refresh",
+                        method=method,
+                        path=path,
+                        status=401,
+                    )
                 refreshed = True
+                options.pop("etag", None)
                 continue
             self.last_elapsed = time.monotonic() - started
-            if response.status_code == 404:
-                raise GraphQLUnavailable(
-                    f"POST {path} -> 404: {message_of(response) or 'not found'}",
-                    method="POST",
-                    path=path,
-                    status=404,
-                )
-            raise_for_error(response, "POST", path)
-            body = json_body(response)
-            if rate_limit_error(body):
-                now = now_utc()
-                reset_at = rate_limit.reset_at if rate_limit and rate_limit.reset_at else None
-                raise RateLimited(
-                    reset_at if reset_at and reset_at > now else now + SECONDARY_DEFAULT_WAIT,
-                    "primary",
-                    rate_limit,
-                    method="POST",
-                    path=path,
-                    status=200,
-                )
-            try:
-                return result_of(body)
-            except ValueError as exc:
-                raise GitHubError(
-                    f"POST {path} -> {response.status_code}: {exc}", method="POST", path=path
-                ) from exc
+            return response, token, rate_limit
 
     def get_page_later(self, url_or_path: str, *, etag: str | None = None) -> PendingPage:
         """Start `get_page(url_or_path, etag=etag)` in a background thread and return at

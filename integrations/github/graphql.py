@@ -81,8 +81,9 @@ query History($owner: String!, $name: String!, $since: GitTimestamp!, $first: In
 """
 
 # Pull requests, newest update first, with their reviews, comments and commits: three
-# connections per pull request, so a page of 100 costs 3 points (REST: a request for
-# the page, then one per pull request for its reviews and one for its commits).
+# connections per pull request, so a page of 49 costs 1 point and one of 100 costs 3
+# (REST: a request for the page, then one per pull request for its reviews and one for
+# its commits).
 PULL_REQUESTS = f"""
 query PullRequests($owner: String!, $name: String!, $first: Int!, $after: String) {{
   {_RATE}
@@ -256,10 +257,8 @@ def rest_commit(node: Mapping[str, Any]) -> dict[str, Any]:
     return item
 
 
-def rest_pull(node: Mapping[str, Any]) -> dict[str, Any]:
-    """A `PullRequest` as an item of the REST pulls list (no `merged_by`: the list has
-    none either)."""
-    merge = node.get("mergeCommit") or {}
+def _rest_numbered(node: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pull request's and an issue's REST items share."""
     return {
         "id": _id(node, "fullDatabaseId", "databaseId"),
         "number": int(node["number"]),
@@ -269,8 +268,17 @@ def rest_pull(node: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": node.get("createdAt"),
         "updated_at": node.get("updatedAt"),
         "closed_at": node.get("closedAt"),
-        "merged_at": node.get("mergedAt"),
-        "merge_commit_sha": merge.get("oid") if node.get("mergedAt") else None,
+    }
+
+
+def rest_pull(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A `PullRequest` as an item of the REST pulls list (no `merged_by`: the list has
+    none either)."""
+    merged = node.get("mergedAt")
+    return {
+        **_rest_numbered(node),
+        "merged_at": merged,
+        "merge_commit_sha": (node.get("mergeCommit") or {}).get("oid") if merged else None,
         "head": {"sha": node.get("headRefOid")},
         "base": {"sha": node.get("baseRefOid")},
     }
@@ -288,17 +296,7 @@ def rest_review(node: Mapping[str, Any]) -> dict[str, Any]:
 
 def rest_issue(node: Mapping[str, Any]) -> dict[str, Any]:
     reason = node.get("stateReason")
-    return {
-        "id": _id(node, "fullDatabaseId", "databaseId"),
-        "number": int(node["number"]),
-        "title": node.get("title"),
-        "html_url": node.get("url"),
-        "user": _user(node.get("author")),
-        "created_at": node.get("createdAt"),
-        "updated_at": node.get("updatedAt"),
-        "closed_at": node.get("closedAt"),
-        "state_reason": str(reason).lower() if reason else None,
-    }
+    return {**_rest_numbered(node), "state_reason": str(reason).lower() if reason else None}
 
 
 def rest_comment(node: Mapping[str, Any]) -> dict[str, Any]:

@@ -354,14 +354,7 @@ class _JobRunner:
         nothing to read, and it counts as synced now."""
         following = cursor.following()
         with transaction.atomic():
-            Repository.objects.filter(pk=repository.pk).update(
-                last_error=None,
-                last_error_kind=None,
-                last_error_status=None,
-                last_synced_at=self.job.started_at,
-                updated_at=timezone.now(),
-                **_pushed(cursor, repository),
-            )
+            self._synced(repository, cursor)
             job_write(
                 self.lease,
                 checkpoint=following.to_json(),
@@ -513,6 +506,11 @@ class _JobRunner:
                     "last_error": None,
                 },
             )
+        self._synced(repository, cursor)
+
+    def _synced(self, repository: Repository, cursor: Cursor) -> None:
+        """The repository is read as of the job's start: no error, and the last push
+        the change check saw."""
         Repository.objects.filter(pk=repository.pk).update(
             last_error=None,
             last_error_kind=None,

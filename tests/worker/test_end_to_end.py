@@ -79,37 +79,23 @@ def test_a_requested_sync_runs_to_completion_on_a_real_worker(
     assert Heartbeat.objects.filter(name="worker").exists()
 
 
-def test_a_graphql_job_paused_on_points_and_sliced_completes_through_the_broker(
-    start_world: StartWorld, fast_settings: Any, worker: None
-) -> None:
-    """The GraphQL path on a real worker: the points budget (7 an hour-long window of
-    one second) pauses the job at the minimum, time slices re-enqueue it, and it ends
-    with the exact dataset."""
-    fast_settings.SYNC_MIN_BUDGET = 2
-    fast_settings.SYNC_SLICE_SECONDS = 0.1
-    world = start_world(size="1x2x10", graphql_points=7, window_seconds=1, latency_ms=30)
-    installation = world.installation()
-
-    with capture_logs() as logs:
-        job_id = start_job(installation)
-        job = _job_when(job_id, _finished, timeout=60)
-
-    assert job.status == JobStatus.COMPLETED
-    events = [e["event"] for e in logs]
-    assert "sync.job.blocked" in events, sorted(set(events))
-    assert "sync.job.sliced" in events, sorted(set(events))
-    assert job.graphql_points > 7
-    assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
-    assert world.sim.server.stats()["graphql_rate_limited"].get(1001, 0) == 0
-
-
+@pytest.mark.parametrize(
+    ("mode", "budget"),
+    [
+        ("off", {"budget": 9}),  # REST: 9 requests a one-second window
+        ("auto", {"graphql_points": 7}),  # GraphQL: 7 points a one-second window
+    ],
+)
 def test_blocked_and_sliced_job_re_enqueues_itself_through_the_broker_and_completes(
-    start_world: StartWorld, fast_settings: Any, worker: None
+    start_world: StartWorld, fast_settings: Any, worker: None, mode: str, budget: dict[str, int]
 ) -> None:
-    fast_settings.SYNC_GRAPHQL = "off"  # a REST budget of 9 requests forces the blocks
+    """On a real worker: the budget the run spends from pauses the job at the minimum,
+    time slices re-enqueue it, and it ends with the exact dataset, never meeting the
+    limit itself."""
+    fast_settings.SYNC_GRAPHQL = mode
     fast_settings.SYNC_MIN_BUDGET = 2
     fast_settings.SYNC_SLICE_SECONDS = 0.1
-    world = start_world(size="1x1x10", budget=9, window_seconds=1, latency_ms=30)
+    world = start_world(size="1x2x10", window_seconds=1, latency_ms=30, **budget)
     installation = world.installation()
 
     with capture_logs() as logs:
@@ -120,8 +106,11 @@ def test_blocked_and_sliced_job_re_enqueues_itself_through_the_broker_and_comple
     events = [e["event"] for e in logs]
     assert "sync.job.blocked" in events, sorted(set(events))
     assert "sync.job.sliced" in events, sorted(set(events))
+    assert job.rest_requests + job.graphql_points > sum(budget.values())
     assert world.expected(1001, job.since) <= stored_events(installation) <= world.true_events(1001)
-    assert world.sim.server.stats()["requests_by_status"].get(403, 0) == 0
+    stats = world.sim.server.stats()
+    assert stats["requests_by_status"].get(403, 0) == 0
+    assert stats["graphql_rate_limited"].get(1001, 0) == 0
 
 
 def test_worker_process_killed_mid_job_is_recovered_by_maintenance_and_ends_exact(
