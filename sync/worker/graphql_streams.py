@@ -364,4 +364,4 @@ def _news(
     return [s for s in STREAMS if s in streams]
 
 
-__all__ = ["MIN_PAGE", "PER_PAGE", "GraphQLRepositoryReader", "changes"]
+__all__ = ["MIN_PAGE", "PULL_PAGE", "GraphQLRepositoryReader", "changes"]

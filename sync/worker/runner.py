@@ -158,8 +158,11 @@ class _JobRunner:
         self.lease = lease
         self.claimed_at = claimed_at
         self.events_ingested = job.events_ingested
-        self.stored_budget = _stored_budget(self.installation, claimed_at)
-        self.stored_graphql_budget = budget_stored(self.installation, "graphql", claimed_at)
+        # The budgets recorded on the installation, while their windows have not reset
+        # (`x-ratelimit-reset` is whole seconds: the window may turn a second later).
+        recorded_as_of = claimed_at - RESET_MARGIN
+        self.stored_budget = budget_stored(self.installation, "core", recorded_as_of)
+        self.stored_graphql_budget = budget_stored(self.installation, "graphql", recorded_as_of)
         self.keeps_reserve = job.keeps_reserve
         self.deadline = time.monotonic() + settings.SYNC_SLICE_SECONDS
         self.requests = 0
@@ -620,19 +623,3 @@ def _relaxed_commit() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def _stored_budget(installation: Installation, now: datetime) -> RateLimit | None:
-    """The budget recorded on the installation, while its window has not reset."""
-    reset_at = installation.rate_limit_reset_at
-    if installation.rate_limit_remaining is None or reset_at is None:
-        return None
-    if reset_at + RESET_MARGIN <= now:
-        return None
-    return RateLimit(
-        limit=installation.rate_limit_limit,
-        remaining=installation.rate_limit_remaining,
-        used=None,
-        reset_at=reset_at,
-        resource="core",
-    )
